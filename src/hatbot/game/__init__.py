@@ -1,0 +1,1 @@
+"""The Hat as the tournament host plays it: rules, players, hats and tournaments."""

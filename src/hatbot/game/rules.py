@@ -1,0 +1,95 @@
+"""The host's rules, exactly as `GAME.md` states them.
+
+One module serves both the game engine (which judges) and the bot's strategy
+(which must never produce what the host rejects). The two word-level facts that
+need NLTK, the Snowball stem and WordNet existence, are passed in as a
+`Lexicon`: the game engine builds one from NLTK, the service one from tables
+precomputed into the model artifact, so serving needs neither NLTK nor WordNet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from rapidfuzz.distance import Levenshtein
+
+Criteria = Literal["soft", "hard"]
+CRITERIA: tuple[Criteria, ...] = ("soft", "hard")
+
+
+class Lexicon(Protocol):
+    """The two NLTK facts the hard criterion needs."""
+
+    def stem(self, word: str) -> str:
+        """English Snowball stem, as NLTK's `SnowballStemmer("english")` gives it."""
+        ...
+
+    def is_word(self, word: str) -> bool:
+        """True when WordNet 3.0 knows the word (`wordnet.synsets(word)` not empty)."""
+        ...
+
+
+def normalise(word: str) -> str:
+    """Lowercase and delete every non-letter character (digits included)."""
+    return "".join(ch for ch in word.lower() if ch.isalpha())
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Plain Levenshtein distance (substitution 1, no transpositions), like NLTK's."""
+    return int(Levenshtein.distance(a, b))
+
+
+def too_close(word: str, hint: str) -> bool:
+    """True when the host deletes `hint` as a clue for `word` (steps 3 and 4)."""
+    return word in hint or edit_distance(word, hint) <= 2
+
+
+def soft_match(word: str, guess: str) -> bool:
+    """The soft check of a single guess: `word` inside it and fewer than 3 edits away."""
+    return word in guess and edit_distance(word, guess) < 3
+
+
+def is_guessed(word: str, guesses: Iterable[str], criteria: Criteria) -> bool:
+    """Whether a list of guesses wins the round for `word` under `criteria`."""
+    if criteria == "hard":
+        return word in guesses
+    return any(soft_match(word, g) for g in guesses)
+
+
+@dataclass(frozen=True)
+class Cleaning:
+    """What the host did to an explanation: the raw answer and the hints it kept."""
+
+    reported: list[str]
+    hints: list[str]
+
+    @property
+    def rejected(self) -> int:
+        """Words of the answer that did not become hints (within the first n_explain)."""
+        return len(self.reported) - len(self.hints)
+
+
+def clean_explanation(
+    word: str,
+    reported: Sequence[str],
+    n_explain: int,
+    criteria: Criteria,
+    lexicon: Lexicon | None = None,
+) -> list[str]:
+    """The hints the host plays from an explanation, in GAME.md's order of steps."""
+    words = list(reported)
+    if criteria == "hard":
+        words = words[:n_explain]
+    words = [normalise(w) for w in words]
+    words = [w for w in words if w and not too_close(word, w)]
+    words = list(dict.fromkeys(words))
+    if criteria == "hard":
+        if lexicon is None:
+            raise ValueError("the hard criterion needs a lexicon (stems and WordNet)")
+        root = lexicon.stem(word)
+        words = [w for w in words if lexicon.stem(w) != root and lexicon.is_word(w)]
+    else:
+        words = words[:n_explain]
+    return words
