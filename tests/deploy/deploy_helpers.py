@@ -1,0 +1,54 @@
+"""Helpers for the deployment tests (a unique module name: `conftest` is ambiguous across test folders)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "deploy" / "k8s"
+OVERLAYS = ("staging", "production")
+# Schemas bundled with kubernetes-validate; 1.32 matches the kubectl on the machines.
+KUBERNETES_VERSION = "1.32.0"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require(what: str, why: str) -> None:
+    """A missing tool fails the run under CI=true and skips it elsewhere."""
+    message = f"{what} is not available: {why}"
+    if in_ci():
+        pytest.fail(message + " (CI=true: install it, see docs/LIFECYCLE.md)")
+    pytest.skip(message)
+
+
+def which_kubectl() -> str:
+    path = shutil.which("kubectl")
+    if path is None:
+        require("kubectl", "it renders the kustomize overlays (`kubectl kustomize`)")
+    assert path is not None
+    return path
+
+
+def kustomize(kubectl: str, folder: Path) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [kubectl, "kustomize", str(folder)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, f"kubectl kustomize {folder} failed:\n{out.stderr}"
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]

@@ -1,0 +1,270 @@
+"""deploy/k8s: every overlay renders with `kubectl kustomize` and validates offline
+(kubernetes-validate, strict), and the manifests keep the service's contract."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from deploy_helpers import K8S, KUBERNETES_VERSION, OVERLAYS, REPO, find, kustomize
+
+Docs = dict[str, list[dict[str, Any]]]
+# What each overlay promises: its namespace, pointer and autoscaling bounds.
+EXPECTED = {
+    "staging": {"namespace": "hatbot-staging", "pointer": "staging", "min": 1, "max": 2},
+    "production": {"namespace": "hatbot-production", "pointer": "production", "min": 3, "max": 10},
+}
+
+
+def validate_all(docs: list[dict[str, Any]]) -> None:
+    assert docs, "nothing rendered"
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    spec: dict[str, Any] = find(docs, "Deployment", "hatbot")["spec"]["template"]["spec"]
+    return spec
+
+
+def container(docs: list[dict[str, Any]], name: str = "hatbot") -> dict[str, Any]:
+    (found,) = [c for c in pod_spec(docs)["containers"] if c["name"] == name]
+    return found
+
+
+def dockerfile_port() -> int:
+    """The port the Dockerfile EXPOSEs (8000, the contract's, when there is no Dockerfile yet)."""
+    dockerfile = REPO / "Dockerfile"
+    if not dockerfile.exists():
+        return 8000
+    ports = re.findall(r"^\s*EXPOSE\s+(\d+)", dockerfile.read_text(), flags=re.M | re.I)
+    assert len(set(ports)) == 1, f"expected one EXPOSEd port in the Dockerfile, found {ports}"
+    return int(ports[0])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_render_overlay_validates(rendered: Docs, overlay: str) -> None:
+    docs = rendered[overlay]
+    validate_all(docs)
+    kinds = {d["kind"] for d in docs}
+    assert {
+        "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap"
+    } <= kinds
+
+
+def test_validate_broken_manifest_rejected(rendered: Docs) -> None:
+    """The validation is not vacuous: a misspelt field fails it."""
+    deployment = copy.deepcopy(find(rendered["production"], "Deployment", "hatbot"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_probes_point_at_health_endpoints(rendered: Docs, overlay: str) -> None:
+    bot = container(rendered[overlay])
+    assert bot["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert bot["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert bot["startupProbe"]["httpGet"]["path"] == "/healthz"
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert bot[probe]["httpGet"]["port"] == "http"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_container_port_matches_dockerfile_expose(rendered: Docs, overlay: str) -> None:
+    docs = rendered[overlay]
+    port = dockerfile_port()
+    bot = container(docs)
+    assert [p["containerPort"] for p in bot["ports"] if p["name"] == "http"] == [port]
+    env = {e["name"]: e.get("value") for e in bot["env"]}
+    assert env["HATBOT_PORT"] == str(port)
+    annotations = find(docs, "Deployment", "hatbot")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/path"] == "/metrics"
+    service = find(docs, "Service", "hatbot")
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_image_name_consistent(rendered: Docs, overlay: str) -> None:
+    """One image, named `hatbot`, for the bot and its model-fetching initContainer."""
+    spec = pod_spec(rendered[overlay])
+    images = {c["image"] for c in spec["containers"] + spec["initContainers"]}
+    assert len(images) == 1, images
+    (image,) = images
+    name, _, tag = image.rpartition(":")
+    assert name.rsplit("/", 1)[-1] == "hatbot"
+    assert tag and tag != "latest"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_security_context_non_root_read_only(rendered: Docs, overlay: str) -> None:
+    spec = pod_spec(rendered[overlay])
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] == 10001
+    assert spec["automountServiceAccountToken"] is False
+    for c in spec["containers"] + spec["initContainers"]:
+        ctx = c["securityContext"]
+        assert ctx["readOnlyRootFilesystem"] is True, c["name"]
+        assert ctx["allowPrivilegeEscalation"] is False, c["name"]
+        assert ctx["capabilities"]["drop"] == ["ALL"], c["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_resources_requests_and_limits_set(rendered: Docs, overlay: str) -> None:
+    spec = pod_spec(rendered[overlay])
+    for c in spec["containers"] + spec["initContainers"]:
+        assert {"cpu", "memory"} <= c["resources"]["requests"].keys(), c["name"]
+        assert "memory" in c["resources"]["limits"], c["name"]
+    bot = container(rendered[overlay])
+    assert bot["resources"]["requests"]["memory"] == "256Mi"
+    assert bot["resources"]["limits"]["memory"] == "512Mi"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_rollout_never_drops_capacity(rendered: Docs, overlay: str) -> None:
+    deployment = find(rendered[overlay], "Deployment", "hatbot")
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    # The HPA owns the replica count; an apply must not reset it.
+    assert "replicas" not in deployment["spec"]
+    pdb = find(rendered[overlay], "PodDisruptionBudget", "hatbot")
+    assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert pdb["spec"]["selector"]["matchLabels"], "an empty selector matches every pod"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_sets_namespace_pointer_and_bounds(rendered: Docs, overlay: str) -> None:
+    docs = rendered[overlay]
+    want = EXPECTED[overlay]
+    assert {d["metadata"].get("namespace") for d in docs} == {want["namespace"]}
+    config = [d for d in docs if d["metadata"]["name"].startswith("hatbot-config-")][0]
+    assert config["data"]["HATBOT_MODEL_POINTER"] == want["pointer"]
+    hpa = find(docs, "HorizontalPodAutoscaler", "hatbot")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (want["min"], want["max"])
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": "hatbot"
+    }
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_init_container_fetches_model_into_shared_volume(rendered: Docs, overlay: str) -> None:
+    docs = rendered[overlay]
+    spec = pod_spec(docs)
+    (init,) = spec["initContainers"]
+    bot = container(docs)
+    mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
+    script_dir = str(Path(init["command"][1]).parent)
+    assert mounts["/models"] == "models"
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert "emptyDir" in volumes["models"]
+    script_config = volumes[mounts[script_dir]]["configMap"]["name"]
+    script = find(docs, "ConfigMap", script_config)
+    assert Path(init["command"][1]).name in script["data"]
+    assert script["data"]["model_store.py"] == (K8S / "base" / "model_store.py").read_text()
+    bot_mounts = {m["mountPath"]: m for m in bot["volumeMounts"]}
+    assert bot_mounts["/models"]["name"] == "models" and bot_mounts["/models"]["readOnly"]
+    env = {e["name"]: e.get("value") for e in bot["env"]}
+    assert env["HATBOT_MODEL_STORE"] == "/models"
+
+
+def render_deploy(env: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(K8S / "deploy.sh"), env, "--render"],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": os.environ["PATH"], **variables},
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_render_deploy_script_pins_image_and_model(kubectl: str, overlay: str) -> None:
+    """What CI applies: the overlay plus the commit's image and the model version."""
+    out = render_deploy(
+        overlay,
+        IMAGE_NAME="registry.example.org/group/project/hatbot",
+        IMAGE_TAG="0123456789abcdef",
+        MODEL_VERSION="abc123def456",
+        MODEL_STORE_URL="https://store.example.org/hatbot-models",
+    )
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    validate_all(docs)
+    spec = pod_spec(docs)
+    assert {c["image"] for c in spec["containers"] + spec["initContainers"]} == {
+        "registry.example.org/group/project/hatbot:0123456789abcdef"
+    }
+    config = [d for d in docs if d["metadata"]["name"].startswith("hatbot-config-")][0]
+    assert config["data"]["MODEL_VERSION"] == "abc123def456"
+    assert config["data"]["MODEL_STORE_URL"] == "https://store.example.org/hatbot-models"
+    assert config["data"]["HATBOT_MODEL_POINTER"] == EXPECTED[overlay]["pointer"]
+    assert {d["metadata"].get("namespace") for d in docs} == {EXPECTED[overlay]["namespace"]}
+    refs = {
+        e["valueFrom"]["configMapKeyRef"]["name"]
+        for c in spec["containers"] + spec["initContainers"]
+        for e in c["env"]
+        if "configMapKeyRef" in e.get("valueFrom", {})
+    }
+    assert refs == {config["metadata"]["name"]}
+    assert not list(K8S.glob(".deploy-*")), "deploy.sh left its work folder behind"
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"IMAGE_TAG": "abc"},  # no IMAGE_NAME
+        {"IMAGE_NAME": "registry.example.org/other", "IMAGE_TAG": "abc"},
+        {"IMAGE_NAME": "r.example.org/hatbot", "IMAGE_TAG": "abc\nkind: Secret"},
+        {"IMAGE_NAME": "r.example.org/hatbot", "IMAGE_TAG": "abc", "MODEL_VERSION": "../x"},
+    ],
+)
+def test_render_deploy_script_bad_input_refused(kubectl: str, variables: dict[str, str]) -> None:
+    out = render_deploy("staging", **variables)
+    assert out.returncode != 0
+    assert out.stdout == ""
+
+
+def test_render_deploy_script_unknown_environment_refused(kubectl: str) -> None:
+    out = render_deploy("qa", IMAGE_NAME="r.example.org/hatbot", IMAGE_TAG="abc")
+    assert out.returncode == 2 and "unknown environment" in out.stderr
+
+
+def test_render_podmonitor_component(kubectl: str, tmp_path: Path) -> None:
+    """The optional PodMonitor (Prometheus Operator) selects the bot's pods and port."""
+    work = K8S / ".test-podmonitor"
+    work.mkdir(exist_ok=True)
+    try:
+        (work / "kustomization.yaml").write_text(
+            "resources: [../overlays/production]\ncomponents: [../components/podmonitor]\n"
+        )
+        docs = kustomize(kubectl, work)
+    finally:
+        (work / "kustomization.yaml").unlink(missing_ok=True)
+        work.rmdir()
+    monitor = find(docs, "PodMonitor", "hatbot")
+    deployment = find(docs, "Deployment", "hatbot")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+
+
+def test_lint_yaml_files_clean() -> None:
+    """yamllint (the project's dev tool) on the CI file and the manifests."""
+    out = subprocess.run(
+        [sys.executable, "-m", "yamllint", "--strict", "-c", "deploy/k8s/yamllint.yaml",
+         ".gitlab-ci.yml", "deploy/k8s"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
