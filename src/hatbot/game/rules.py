@@ -64,11 +64,9 @@ class Cleaning:
 
     reported: list[str]
     hints: list[str]
-
-    @property
-    def rejected(self) -> int:
-        """Words of the answer that did not become hints (within the first n_explain)."""
-        return len(self.reported) - len(self.hints)
+    # Words among the first n_explain of the answer that did not become hints; words
+    # beyond them (which soft mode may promote) are neither counted nor blamed.
+    rejected: int
 
 
 def clean_explanation(
@@ -93,3 +91,17 @@ def clean_explanation(
     else:
         words = words[:n_explain]
     return words
+
+
+def clean(
+    word: str,
+    reported: Sequence[str],
+    n_explain: int,
+    criteria: Criteria,
+    lexicon: Lexicon | None = None,
+) -> Cleaning:
+    """`clean_explanation` with its bookkeeping: the hints and how many words were rejected."""
+    hints = clean_explanation(word, reported, n_explain, criteria, lexicon)
+    head = list(reported[:n_explain])
+    kept = clean_explanation(word, head, n_explain, criteria, lexicon)
+    return Cleaning(reported=list(reported), hints=hints, rejected=len(head) - len(kept))

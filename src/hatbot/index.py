@@ -1,0 +1,137 @@
+"""The word index: one model artifact loaded into memory, answering vector queries.
+
+An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`):
+
+    manifest.json          version, parameters, data checksums, metrics, file checksums
+    vocab.txt              the vocabulary, most frequent first
+    counts.npy             corpus count of each word
+    vectors.npy            hatbot's own L2-normalised vectors (float32, memory-mapped)
+    stems.txt              NLTK's Snowball stem of each word
+    flags.npy              bit 0: WordNet knows the word; bit 1: eligible for a hat
+    proxy-<name>/vectors.npy      an opponent recipe's vectors of the same vocabulary
+    proxy-<name>/candidates.npy   hat-eligible word ids ...
+    proxy-<name>/hints.npy        ... and the hint ids that recipe's explainer gives for each
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import Stemmer
+from numpy.typing import NDArray
+
+FORMAT = 1
+IS_WORD = 1
+ELIGIBLE = 2
+Vector = NDArray[np.float32]
+
+
+class ArtifactError(RuntimeError):
+    """The artifact folder is missing, incomplete or inconsistent."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An opponent recipe: its vectors of our vocabulary and its explainer's hint lists."""
+
+    name: str
+    vectors: Vector
+    # Inverted hint lists: for hint id h, `targets[starts[h]:starts[h+1]]` are the
+    # candidates whose explanation holds h, at `positions[...]`.
+    starts: NDArray[np.int64]
+    targets: NDArray[np.int32]
+    positions: NDArray[np.int32]
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> Proxy:
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        candidates = np.load(folder / "candidates.npy")
+        hints = np.load(folder / "hints.npy")
+        rows, cols = np.nonzero(hints >= 0)
+        hint_ids = hints[rows, cols]
+        order = np.argsort(hint_ids, kind="stable")
+        starts = np.searchsorted(hint_ids[order], np.arange(size + 1)).astype(np.int64)
+        return cls(
+            name=folder.name.removeprefix("proxy-"),
+            vectors=vectors,
+            starts=starts,
+            targets=candidates[rows[order]].astype(np.int32),
+            positions=cols[order].astype(np.int32),
+        )
+
+    def explained_by(self, hint: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """Candidates whose explanation by this recipe holds `hint`, and where."""
+        lo, hi = self.starts[hint], self.starts[hint + 1]
+        return self.targets[lo:hi], self.positions[lo:hi]
+
+
+class WordIndex:
+    """A loaded artifact: vocabulary, vectors, per-word facts and opponent proxies."""
+
+    def __init__(self, folder: Path, verify: bool = True) -> None:
+        self.folder = folder
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.is_file():
+            raise ArtifactError(f"{folder} has no manifest.json")
+        try:
+            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ArtifactError(f"{manifest_path} is not valid JSON: {exc}") from exc
+        if self.manifest.get("format") != FORMAT:
+            raise ArtifactError(f"{folder} has artifact format {self.manifest.get('format')}")
+        if verify:
+            for name, expected in self.manifest.get("files", {}).items():
+                path = folder / name
+                if not path.is_file() or file_sha256(path) != expected:
+                    raise ArtifactError(f"{path} is missing or does not match its checksum")
+        try:
+            self.words = (folder / "vocab.txt").read_text().split("\n")[:-1]
+            self.stems = (folder / "stems.txt").read_text().split("\n")[:-1]
+            self.counts: NDArray[np.int64] = np.load(folder / "counts.npy")
+            self.flags: NDArray[np.uint8] = np.load(folder / "flags.npy")
+            self.vectors: Vector = np.load(folder / "vectors.npy", mmap_mode="r")
+            self.proxies = [
+                Proxy.load(p, len(self.words)) for p in sorted(folder.glob("proxy-*"))
+            ]
+        except (OSError, ValueError) as exc:
+            raise ArtifactError(f"{folder} cannot be read: {exc}") from exc
+        size = len(self.words)
+        shapes = [len(self.stems), len(self.counts), len(self.flags), self.vectors.shape[0]]
+        shapes += [p.vectors.shape[0] for p in self.proxies]
+        if size == 0 or any(n != size for n in shapes):
+            raise ArtifactError(f"{folder} holds tables of different lengths: {size}, {shapes}")
+        self.ids = {w: i for i, w in enumerate(self.words)}
+        self.is_word = (self.flags & IS_WORD).astype(bool)
+        self.eligible = (self.flags & ELIGIBLE).astype(bool)
+        self._stemmer = Stemmer.Stemmer("english")
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def stem(self, word: str) -> str:
+        """The host's Snowball stem: from the artifact's table, else PyStemmer's (same algorithm)."""
+        i = self.ids.get(word)
+        return self.stems[i] if i is not None else str(self._stemmer.stemWord(word))
+
+    def top(self, scores: NDArray[np.float32], k: int) -> NDArray[np.int64]:
+        """Ids of the `k` highest scores, best first."""
+        k = min(k, len(scores))
+        part = np.argpartition(-scores, k - 1)[:k]
+        return part[np.argsort(-scores[part], kind="stable")]

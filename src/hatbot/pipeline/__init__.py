@@ -1,0 +1,1 @@
+"""The model lifecycle: corpus, training, evaluation, promotion; each stage a function."""

@@ -1,0 +1,189 @@
+"""Export: trained fastText models into the compact artifact the service loads.
+
+hatbot's own model and one proxy per opponent recipe train side by side (each
+single-threaded in its own process, so reruns are byte-identical). Everything
+the service needs per word (stems, WordNet existence, hat eligibility, each
+recipe's explanation of each hat-eligible word) is computed here, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+import hatbot
+from hatbot.game.rules import normalise, too_close
+from hatbot.index import ELIGIBLE, FORMAT, IS_WORD, file_sha256
+from hatbot.pipeline.corpus import Corpora, Snapshot, hat_vocabulary
+from hatbot.pipeline.params import Params
+from hatbot.pipeline.train import LIBRARY_DEFAULTS, Job, Trained, fasttext_args, normalise_rows
+
+# The opponent recipes hatbot models (GAME.md: bots train on the same corpus).
+PROXIES = {"starter_kit": "raw", "clean_naive": "clean"}
+
+
+def vocabulary(corpus: Path, min_count: int) -> tuple[list[str], NDArray[np.int64]]:
+    """Words seen at least `min_count` times, most frequent first (ties alphabetical)."""
+    counts: Counter[str] = Counter()
+    with corpus.open() as f:
+        for line in f:
+            counts.update(line.split())
+    items = sorted(((w, c) for w, c in counts.items() if c >= min_count), key=lambda x: (-x[1], x[0]))
+    return [w for w, _ in items], np.array([c for _, c in items], dtype=np.int64)
+
+
+def training_jobs(corpora: Corpora, params: Params, words: list[str], work: Path) -> list[Job]:
+    """hatbot's own model and the proxies, each exporting vectors of `words`."""
+    jobs = [Job(corpora.clean, fasttext_args(params.train), work / "own", tuple(words))]
+    for name, kind in PROXIES.items():
+        corpus = corpora.raw if kind == "raw" else corpora.clean
+        args = {**LIBRARY_DEFAULTS, "thread": 1}
+        jobs.append(Job(corpus, args, work / f"proxy-{name}", tuple(words)))
+    return jobs
+
+
+def proxy_hints(
+    trained: Trained, words: list[str], candidates: NDArray[np.int64], depth: int
+) -> NDArray[np.int32]:
+    """For each candidate, the hints (word ids) the recipe's explainer gives after cleaning."""
+    assert trained.queries is not None
+    ids = {w: i for i, w in enumerate(words)}
+    own = normalise_rows(trained.vectors)
+    queries = normalise_rows(trained.queries[candidates])
+    cleaned = [normalise(w) for w in trained.words]
+    hints = np.full((len(candidates), depth), -1, dtype=np.int32)
+    fetch = min(len(own), depth * 4 + 1)
+    for start in tqdm(range(0, len(candidates), 512), desc="proxy hints", unit="chunk"):
+        block = queries[start : start + 512] @ own.T
+        top = np.argpartition(-block, fetch - 1, axis=1)[:, :fetch]
+        for row, cols in enumerate(top):
+            cols = cols[np.argsort(-block[row, cols], kind="stable")]
+            target = words[candidates[start + row]]
+            found: list[int] = []
+            for col in cols:
+                hint = cleaned[col]
+                if trained.words[col] == target or not hint or too_close(target, hint):
+                    continue
+                i = ids.get(hint)
+                if i is not None and i not in found:
+                    found.append(i)
+                    if len(found) == depth:
+                        break
+            hints[start + row, : len(found)] = found
+    return hints
+
+
+@dataclass(frozen=True)
+class Built:
+    """An artifact folder, complete but not yet in the store."""
+
+    folder: Path
+    version: str
+    manifest: dict[str, Any]
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def write_artifact(
+    folder: Path,
+    words: list[str],
+    counts: NDArray[np.int64],
+    trained: dict[str, Trained],
+    lexicon: Any,
+    eligible: dict[str, int],
+    params: Params,
+    snapshot: Snapshot,
+    on_step: Callable[[str], None] = lambda _: None,
+) -> Built:
+    """Write every file of the artifact into `folder` and its manifest last."""
+    folder.mkdir(parents=True, exist_ok=True)
+    own = trained["own"]
+    assert own.queries is not None
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    np.save(folder / "counts.npy", counts)
+    np.save(folder / "vectors.npy", normalise_rows(own.queries))
+    on_step("lexicon")
+    stems = [lexicon.stem(w) for w in tqdm(words, desc="stems", unit="word")]
+    (folder / "stems.txt").write_text("\n".join(stems) + "\n")
+    flags = np.zeros(len(words), dtype=np.uint8)
+    for i, w in enumerate(tqdm(words, desc="wordnet", unit="word")):
+        flags[i] = (IS_WORD if lexicon.is_word(w) else 0) | (ELIGIBLE if w in eligible else 0)
+    np.save(folder / "flags.npy", flags)
+    candidates = np.flatnonzero(flags & ELIGIBLE).astype(np.int64)
+    for name in PROXIES:
+        on_step(f"proxy {name}")
+        proxy = trained[f"proxy-{name}"]
+        assert proxy.queries is not None
+        sub = folder / f"proxy-{name}"
+        sub.mkdir(exist_ok=True)
+        np.save(sub / "vectors.npy", normalise_rows(proxy.queries))
+        np.save(sub / "candidates.npy", candidates.astype(np.int32))
+        np.save(sub / "hints.npy", proxy_hints(proxy, words, candidates, params.strategy.proxy_depth))
+    files = {
+        str(p.relative_to(folder)): file_sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+    content = json.dumps({"files": files, "params": params.model_dump(mode="json")}, sort_keys=True)
+    version = hashlib.sha256(content.encode()).hexdigest()[:12]
+    manifest = {
+        "format": FORMAT,
+        "version": version,
+        "params": params.model_dump(mode="json"),
+        "strategy": params.strategy.model_dump(mode="json"),
+        "data": snapshot.as_dict(),
+        "code": {"hatbot": hatbot.__version__, "git_commit": git_commit()},
+        "vocabulary": {"words": len(words), "hat_eligible": int(len(candidates)),
+                       "dim": int(own.queries.shape[1])},
+        "files": files,
+        "metrics": {},
+    }
+    write_manifest(folder, manifest)
+    return Built(folder=folder, version=version, manifest=manifest)
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    tmp = folder / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tmp.replace(folder / "manifest.json")
+
+
+def build(
+    corpora: Corpora, params: Params, snapshot: Snapshot, scratch: Path, lexicon: Any
+) -> Built:
+    """Train hatbot's model and proxies on the corpora and export the artifact into `scratch`."""
+    from hatbot.pipeline.train import run_jobs
+
+    words, counts = vocabulary(corpora.clean, params.train.min_count)
+    if len(words) < 10:
+        raise ValueError(f"only {len(words)} words occur {params.train.min_count}+ times")
+    work = scratch / "train"
+    jobs = training_jobs(corpora, params, words, work)
+    run_jobs(jobs, parallel=2)
+    trained = {job.out.name: Trained.load(job.out) for job in jobs}
+    eligible = hat_vocabulary(corpora.clean, lexicon.lemmatize)
+    built = write_artifact(
+        scratch / "artifact", words, counts, trained, lexicon, eligible, params, snapshot
+    )
+    shutil.rmtree(work)
+    return built

@@ -1,0 +1,45 @@
+"""Train one fastText model and export its vectors: `python -m hatbot.pipeline.fasttext_worker JOB`.
+
+Runs in a fresh interpreter that imports nothing but fastText and NumPy:
+fastText 0.9.3 trains once per process, and measured here, training after
+pydantic is imported in the same process ends in `Encountered NaN`.
+JOB is a JSON file: {"corpus", "args", "out", "queries" (a words file or null), "keep_bin"}.
+"""
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+
+def main(job_path: str) -> int:
+    job = json.loads(Path(job_path).read_text())
+    out = Path(job["out"])
+    try:
+        import fasttext
+
+        model = fasttext.train_unsupervised(job["corpus"], verbose=0, **job["args"])
+        words, counts = model.get_words(include_freq=True)
+        vectors = np.stack([model.get_word_vector(w) for w in words]).astype(np.float32)
+        if not np.isfinite(vectors).all():
+            raise RuntimeError("fastText produced non-finite vectors")
+        (out / "words.txt").write_text("\n".join(words) + "\n")
+        np.save(out / "counts.npy", np.asarray(counts, dtype=np.int64))
+        np.save(out / "vectors.npy", vectors)
+        if job.get("queries"):
+            queries = Path(job["queries"]).read_text().split("\n")[:-1]
+            matrix = np.stack([model.get_word_vector(w) for w in queries]).astype(np.float32)
+            np.save(out / "queries.npy", matrix)
+        if job.get("keep_bin"):
+            model.save_model(str(out / "model.bin"))
+        (out / "done.json").write_text(json.dumps({"args": job["args"], "words": len(words)}))
+    except BaseException:
+        (out / "error.txt").write_text(traceback.format_exc())
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

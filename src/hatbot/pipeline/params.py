@@ -1,0 +1,89 @@
+"""Pipeline parameters: one versioned file (`params.yaml`), overridable from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from hatbot.strategy import StrategyParams
+
+CANONICAL_CORPUS_URL = "http://qwone.com/~jason/20Newsgroups/20news-19997.tar.gz"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Section):
+    # A URL or a local path: an archive (20news-19997 or 20news-bydate layout) or a folder.
+    source: str = CANONICAL_CORPUS_URL
+    # Expected sha256 of the source; None records the checksum without checking it.
+    sha256: str | None = None
+
+
+class PreprocessParams(_Section):
+    strip_headers: bool = True
+    strip_quotes: bool = True
+    strip_signatures: bool = True
+    strip_addresses: bool = True
+    # WordNet noun lemmas for every token (the hat is lemmatized the same way).
+    lemmatize: bool = False
+
+
+class TrainParams(_Section):
+    model: Literal["skipgram", "cbow"] = "skipgram"
+    dim: int = Field(100, ge=2, le=1000)
+    epoch: int = Field(10, ge=1, le=200)
+    ws: int = Field(5, ge=1, le=50)
+    min_count: int = Field(5, ge=1)
+    # Subword n-grams: 0/0 turns them off (neighbours then are meanings, not spellings).
+    minn: int = Field(0, ge=0)
+    maxn: int = Field(0, ge=0)
+    lr: float = Field(0.05, gt=0, le=1)
+    neg: int = Field(5, ge=1)
+    # One thread gives byte-identical vectors run after run; more threads are faster but not.
+    threads: int = Field(1, ge=1, le=64)
+
+
+class EvaluateParams(_Section):
+    hat_size: int = Field(200, ge=2)
+    seed: int = 0
+    criteria: tuple[Literal["soft", "hard"], ...] = ("soft", "hard")
+    n_explain: int = Field(5, ge=1, le=50)
+    n_guess: int = Field(5, ge=1, le=50)
+    # Share of hat-eligible words held out for evaluation (never used for tuning).
+    heldout_share: float = Field(0.5, gt=0, lt=1)
+
+
+class PromoteParams(_Section):
+    # The evaluation metric that decides promotion, and the margin it must keep.
+    metric: str = "score_vs_panel"
+    min_delta: float = 0.0
+
+
+class Params(_Section):
+    """Every parameter of a pipeline run."""
+
+    data: DataParams = DataParams()
+    preprocess: PreprocessParams = PreprocessParams()
+    train: TrainParams = TrainParams()
+    strategy: StrategyParams = StrategyParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    promote: PromoteParams = PromoteParams()
+
+    @classmethod
+    def load(cls, path: Path | None, overrides: list[str] | None = None) -> Params:
+        """Read `path` (if given) and apply `section.key=value` overrides (values are YAML)."""
+        raw: dict[str, Any] = {}
+        if path is not None:
+            raw = yaml.safe_load(path.read_text()) or {}
+        for item in overrides or []:
+            key, sep, value = item.partition("=")
+            section, dot, name = key.partition(".")
+            if not sep or not dot:
+                raise ValueError(f"override {item!r} is not of the form section.key=value")
+            raw.setdefault(section, {})[name] = yaml.safe_load(value)
+        return cls.model_validate(raw)

@@ -1,0 +1,118 @@
+"""fastText training, each model in a fresh interpreter, and export of its vectors.
+
+fastText 0.9.3 trains once per process (a second `train_unsupervised` in the
+same process ends in `Encountered NaN`, and so does one after pydantic was
+imported), so every model trains in `hatbot.pipeline.fasttext_worker`, a fresh
+interpreter that writes its vocabulary and vectors to a folder and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hatbot.pipeline.params import TrainParams
+
+# fastText's own defaults: what a team gets from `fasttext.train_unsupervised(path)`.
+LIBRARY_DEFAULTS: dict[str, Any] = {
+    "model": "skipgram", "dim": 100, "epoch": 5, "ws": 5, "minCount": 5,
+    "minn": 3, "maxn": 6, "lr": 0.05, "neg": 5,
+}
+
+
+class TrainingError(RuntimeError):
+    """fastText could not train a model; the message carries its error."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One fastText training: its input, arguments and what to write where."""
+
+    corpus: Path
+    args: dict[str, Any]
+    out: Path
+    # Words whose vectors to export besides the model's own vocabulary (subwords make any).
+    queries: Sequence[str] = field(default_factory=tuple)
+    # Also keep the `.bin` (baseline players need fastText itself); large with subwords.
+    keep_bin: bool = False
+
+
+def fasttext_args(params: TrainParams) -> dict[str, Any]:
+    return {
+        "model": params.model, "dim": params.dim, "epoch": params.epoch, "ws": params.ws,
+        "minCount": params.min_count, "minn": params.minn, "maxn": params.maxn,
+        "lr": params.lr, "neg": params.neg, "thread": params.threads,
+    }
+
+
+def _start(job: Job) -> subprocess.Popen[bytes]:
+    shutil.rmtree(job.out, ignore_errors=True)
+    job.out.mkdir(parents=True)
+    queries = None
+    if job.queries:
+        queries = job.out / "queries.txt"
+        queries.write_text("\n".join(job.queries) + "\n")
+    spec = {
+        "corpus": str(job.corpus), "args": job.args, "out": str(job.out),
+        "queries": str(queries) if queries else None, "keep_bin": job.keep_bin,
+    }
+    (job.out / "job.json").write_text(json.dumps(spec))
+    return subprocess.Popen(
+        [sys.executable, "-m", "hatbot.pipeline.fasttext_worker", str(job.out / "job.json")]
+    )
+
+
+def run_jobs(jobs: Sequence[Job], parallel: int = 2) -> None:
+    """Train every job, each in a fresh interpreter, `parallel` at a time."""
+    pending = list(jobs)
+    running: list[tuple[Job, subprocess.Popen[bytes]]] = []
+    try:
+        while pending or running:
+            while pending and len(running) < parallel:
+                job = pending.pop(0)
+                running.append((job, _start(job)))
+            job, process = running.pop(0)
+            code = process.wait()
+            if code != 0 or not (job.out / "done.json").exists():
+                error_file = job.out / "error.txt"
+                lines = error_file.read_text().strip().splitlines() if error_file.exists() else []
+                detail = lines[-1] if lines else "no error report"
+                raise TrainingError(f"fastText training {job.out.name} failed (exit {code}): {detail}")
+    finally:
+        for _, other in running:
+            other.kill()
+            other.wait()
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained model's export: its vocabulary with counts and raw vectors."""
+
+    words: list[str]
+    counts: NDArray[np.int64]
+    vectors: NDArray[np.float32]
+    queries: NDArray[np.float32] | None
+
+    @classmethod
+    def load(cls, folder: Path) -> Trained:
+        queries = folder / "queries.npy"
+        return cls(
+            words=(folder / "words.txt").read_text().split("\n")[:-1],
+            counts=np.load(folder / "counts.npy"),
+            vectors=np.load(folder / "vectors.npy"),
+            queries=np.load(queries) if queries.exists() else None,
+        )
+
+
+def normalise_rows(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)

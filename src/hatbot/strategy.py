@@ -1,0 +1,259 @@
+"""How hatbot plays: explanations other bots understand, guesses that use every hint.
+
+The host's rules come from `hatbot.game.rules` (the same code the game engine
+judges with), with stems and WordNet facts read from the artifact.
+
+Explaining: candidate hints are the target's neighbours in hatbot's own space
+and in the spaces of the opponent recipes (proxies), minus everything the host
+would delete in either mode. They are ordered greedily: each next hint is the
+one that lets the most simulated guessers (a mean-of-hints nearest-neighbour
+guesser in each space) rank the target among their top guesses soonest.
+
+Guessing: every vocabulary word is scored by its similarity to the weighted hints
+in each space, by how well the hints match the explanation each proxy recipe
+would give for it (reverse lookup of precomputed hint lists), and by a prior for
+words a hat can hold. Guesses the host's rules make impossible, or that an
+earlier (missed) guess already covered, are skipped; the host asks again only
+after a miss, so the earlier guesses are recomputed rather than remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from hatbot.game.rules import normalise, soft_match, too_close
+from hatbot.index import Vector, WordIndex
+
+# How many competitors per space the explainer simulates a guesser against.
+COMPETITORS = 300
+# How many candidates per space the explainer considers before ordering them.
+POOL = 60
+
+
+class StrategyParams(BaseModel):
+    """The knobs of the strategy; the pipeline tunes them and stores them in the manifest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Neighbours each proxy explainer's hint list holds per hat candidate.
+    proxy_depth: int = Field(30, ge=1, le=200)
+    # Weights of the guess score: own space, proxy spaces, proxies' hint lists, hat prior.
+    own_weight: float = 1.0
+    proxy_weight: float = 0.5
+    reverse_weight: float = 0.6
+    prior_weight: float = 0.15
+    # Hint j (from 0) weighs 1 / (1 + hint_decay * j) in a guess.
+    hint_decay: float = 0.15
+    # A hint must be this frequent in the corpus, so other bots know it well.
+    min_hint_count: int = Field(20, ge=1)
+    # The number of guesses the explainer assumes other bots make.
+    simulated_guesses: int = Field(5, ge=1)
+
+
+def _unit(v: Vector) -> Vector:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+class Strategy:
+    """Explains and guesses with one loaded `WordIndex`; pure functions of their inputs."""
+
+    def __init__(self, index: WordIndex, params: StrategyParams | None = None) -> None:
+        self.index = index
+        self.params = params or StrategyParams(**index.manifest.get("strategy", {}))
+        self.spaces: list[Vector] = [index.vectors] + [p.vectors for p in index.proxies]
+        self.hintable = index.is_word & (index.counts >= self.params.min_hint_count)
+        self.prior = index.eligible.astype(np.float32)
+        frequency = np.log1p(index.counts.astype(np.float32))
+        self.popularity = frequency / max(1.0, float(frequency.max()))
+        by_count = np.argsort(-index.counts, kind="stable")
+        self.fallback = [int(i) for i in by_count if index.eligible[i]] or [int(i) for i in by_count]
+        self.spellings = [index.words[i] for i in self.fallback]
+
+    # ---- host rules with the artifact's lexicon ----
+
+    def hint_allowed(self, word: str, hint: str) -> bool:
+        """True when the host keeps `hint` for `word` in both modes (soft and hard)."""
+        i = self.index.ids.get(hint)
+        return (
+            i is not None
+            and bool(self.index.is_word[i])
+            and not too_close(word, hint)
+            and self.index.stem(hint) != self.index.stem(word)
+        )
+
+    def resolve(self, word: str) -> int | None:
+        """The vocabulary id for a word, or for its closest spelling when it is unknown."""
+        i = self.index.ids.get(word)
+        if i is not None or not word:
+            return i
+        match = process.extractOne(
+            word, self.spellings, scorer=Levenshtein.normalized_similarity, score_cutoff=0.75
+        )
+        return self.fallback[match[2]] if match else None
+
+    # ---- explaining ----
+
+    def explain(self, word: str, n_words: int) -> list[str]:
+        """Up to `n_words` hints for `word`, the most telling first, none the host deletes."""
+        word = normalise(word)
+        target = self.resolve(word)
+        if target is None:
+            return self._fill(word, [], self.fallback, n_words)
+        pool = self._pool(word, target)
+        chosen = self._order(target, pool, n_words)
+        hints = [self.index.words[i] for i in chosen]
+        if len(hints) < n_words:
+            deeper = self.index.top(self.index.vectors @ self.index.vectors[target], 3000)
+            hints = self._fill(word, hints, [int(i) for i in deeper] + self.fallback, n_words)
+        return hints
+
+    def _fill(self, word: str, hints: list[str], ids: Sequence[int], n_words: int) -> list[str]:
+        stems = {self.index.stem(h) for h in hints}
+        for i in ids:
+            if len(hints) >= n_words:
+                break
+            candidate = self.index.words[i]
+            if (
+                self.hintable[i]
+                and candidate not in hints
+                and self.index.stems[i] not in stems
+                and self.hint_allowed(word, candidate)
+            ):
+                hints.append(candidate)
+                stems.add(self.index.stems[i])
+        return hints
+
+    def _pool(self, word: str, target: int) -> list[int]:
+        pool: dict[int, None] = {}
+        for space in self.spaces:
+            for i in self.index.top(space @ space[target], POOL):
+                i = int(i)
+                if i != target and self.hintable[i] and self.hint_allowed(word, self.index.words[i]):
+                    pool[i] = None
+        return list(pool)
+
+    def _order(self, target: int, pool: list[int], n_words: int) -> list[int]:
+        """Greedy order: each next hint helps the simulated guessers who still miss."""
+        competitors = []
+        for space in self.spaces:
+            near = self.index.top(space @ space[target], COMPETITORS + 1)
+            competitors.append(near[near != target])
+        sums = [np.zeros(space.shape[1], dtype=np.float32) for space in self.spaces]
+        missing = [True] * len(self.spaces)
+        chosen: list[int] = []
+        stems: set[str] = set()
+        k = self.params.simulated_guesses
+        while len(chosen) < n_words:
+            options = np.array(
+                [i for i in pool if i not in chosen and self.index.stems[i] not in stems],
+                dtype=np.int64,
+            )
+            if options.size == 0:
+                break
+            if not any(missing):
+                missing = [True] * len(self.spaces)
+            objective = 0.05 * self.popularity[options]
+            for g, space in enumerate(self.spaces):
+                if not missing[g]:
+                    continue
+                queries = sums[g][None, :] + space[options]
+                queries /= np.linalg.norm(queries, axis=1, keepdims=True) + 1e-12
+                own = queries @ space[target]
+                others = queries @ space[competitors[g]].T
+                # A guesser never guesses the hints it was given.
+                others[competitors[g][None, :] == options[:, None]] = -1.0
+                if chosen:
+                    others[:, np.isin(competitors[g], chosen)] = -1.0
+                rank = (others > own[:, None]).sum(axis=1)
+                kth = -np.partition(-others, k - 1, axis=1)[:, k - 1]
+                objective += (rank < k) + 0.5 * np.tanh(5.0 * (own - kth))
+            best = int(options[int(np.argmax(objective))])
+            chosen.append(best)
+            stems.add(self.index.stems[best])
+            for g, space in enumerate(self.spaces):
+                sums[g] += space[best]
+                if missing[g]:
+                    query = _unit(sums[g])
+                    own_score = float(query @ space[target])
+                    others_g = space[competitors[g]] @ query
+                    others_g[np.isin(competitors[g], chosen)] = -1.0
+                    missing[g] = int((others_g > own_score).sum()) >= k
+        return chosen
+
+    # ---- guessing ----
+
+    def guess(self, hints: Sequence[str], n_words: int) -> list[str]:
+        """Up to `n_words` guesses for the hints, none made already for a shorter prefix."""
+        words = [normalise(h) for h in hints]
+        words = [w for w in dict.fromkeys(words) if w]
+        if not words:
+            return [self.index.words[i] for i in self.fallback[:n_words]]
+        scores = self._scores(words)
+        previous: list[str] = []
+        guesses: list[str] = []
+        for k in range(1, len(words) + 1):
+            guesses = self._pick(scores[:, k - 1], words[:k], previous, n_words)
+            previous.extend(guesses)
+        return guesses
+
+    def _scores(self, words: list[str]) -> NDArray[np.float32]:
+        """Candidate scores for every prefix of the hints: a vocabulary x prefixes matrix."""
+        p = self.params
+        n, prefixes = len(self.index), len(words)
+        known = [(j, self.index.ids[w]) for j, w in enumerate(words) if w in self.index.ids]
+        weights = np.array([1.0 / (1.0 + p.hint_decay * j) for j, _ in known], dtype=np.float32)
+        # steps[j, m] = 1 when known hint m is within prefix j + 1.
+        steps = np.array(
+            [[1.0 if j <= k else 0.0 for j, _ in known] for k in range(prefixes)], dtype=np.float32
+        ).reshape(prefixes, len(known))
+        total = np.zeros((n, prefixes), dtype=np.float32)
+        total += p.prior_weight * self.prior[:, None]
+        total += 0.02 * self.popularity[:, None]
+        if not known:
+            return total
+        ids = np.array([i for _, i in known], dtype=np.int64)
+        for g, space in enumerate(self.spaces):
+            queries = (steps * weights) @ space[ids]
+            queries /= np.linalg.norm(queries, axis=1, keepdims=True) + 1e-12
+            weight = p.own_weight if g == 0 else p.proxy_weight / max(1, len(self.spaces) - 1)
+            total += weight * (space @ queries.T)
+        if self.index.proxies:
+            reverse = np.zeros((n, prefixes), dtype=np.float32)
+            for proxy in self.index.proxies:
+                for m, (j, i) in enumerate(known):
+                    targets, positions = proxy.explained_by(i)
+                    match = 1.0 / (1.0 + 0.1 * np.abs(positions - j))
+                    reverse[targets, :] += match[:, None] * steps[None, :, m]
+            counts = np.maximum(steps.sum(axis=1), 1.0) * len(self.index.proxies)
+            total += p.reverse_weight * reverse / counts[None, :]
+        return total
+
+    def _pick(
+        self, scores: NDArray[np.float32], hints: list[str], previous: list[str], n_words: int
+    ) -> list[str]:
+        hint_stems = {self.index.stem(h) for h in hints}
+        picked: list[str] = []
+        depth = 8 * n_words + 4 * len(previous) + 4 * len(hints)
+        while True:
+            for i in self.index.top(scores, depth):
+                word = self.index.words[int(i)]
+                if (
+                    any(too_close(word, h) for h in hints)
+                    or self.index.stems[int(i)] in hint_stems
+                    or any(soft_match(word, g) for g in previous)
+                    or any(soft_match(word, g) or soft_match(g, word) for g in picked)
+                ):
+                    continue
+                picked.append(word)
+                if len(picked) == n_words:
+                    return picked
+            if depth >= len(scores):
+                return picked
+            depth, picked = depth * 4, []
