@@ -156,7 +156,7 @@ class HttpPlayer:
             return False
         return response.status_code == 200
 
-    async def _ask(self, path: str, params: list[tuple[str, str | int]]) -> Answer:
+    async def _ask(self, path: str, params: tuple[tuple[str, str | int], ...]) -> Answer:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
@@ -182,12 +182,12 @@ class HttpPlayer:
 
     async def explain(self, word: str, n_words: int) -> Answer:
         """`GET /explain?word=W&n_words=N`."""
-        return await self._ask("/explain", [("word", word), ("n_words", n_words)])
+        return await self._ask("/explain", (("word", word), ("n_words", n_words)))
 
     async def guess(self, hints: list[str], n_words: int) -> Answer:
         """`GET /guess?words=h1&words=h2&...&n_words=N` (hints in order)."""
-        params: list[tuple[str, str | int]] = [("words", h) for h in hints]
-        return await self._ask("/guess", [*params, ("n_words", n_words)])
+        words = tuple(("words", h) for h in hints)
+        return await self._ask("/guess", (*words, ("n_words", n_words)))
 
 
 def _load_fasttext(model_bin: Path) -> Any:
@@ -302,7 +302,7 @@ def train_baseline_models(
     fasttext_args = {**LIBRARY_DEFAULTS, "thread": 1, **(args or {})}
     sources = {"starter_kit": raw_corpus, "clean_naive": clean_corpus}
     models = {name: out / name / "model.bin" for name in BASELINES}
-    jobs = []
+    jobs, keys = [], {}
     for name in BASELINES:
         folder = out / name
         key = {"corpus_sha256": _sha256(sources[name]), "seed": seed, "args": fasttext_args}
@@ -318,11 +318,14 @@ def train_baseline_models(
         folder.mkdir(parents=True)
         shuffled = out / f"{name}.shuffled.txt"
         shuffle_lines(sources[name], shuffled, seed)
-        key_file.write_text(json.dumps(key, indent=2, sort_keys=True))
         jobs.append(Job(corpus=shuffled, args=dict(fasttext_args), out=folder, keep_bin=True))
+        keys[folder] = key
     try:
         run_jobs(jobs, parallel=parallel)
     finally:
         for job in jobs:
             job.corpus.unlink(missing_ok=True)
+    # Recorded only once training succeeded: a failed run is never mistaken for a cache.
+    for folder, key in keys.items():
+        (folder / "baseline.json").write_text(json.dumps(key, indent=2, sort_keys=True))
     return models

@@ -17,13 +17,11 @@ def format_leaderboard(rows: Sequence[LeaderboardRow]) -> str:
     attempts = sorted({k for row in rows for k in row.guess_rates})
     header = ["#", "player", "total", "explaining", "guessing"]
     header += [f"guessed by {k}" for k in attempts]
-    header += ["rejected hints", "failures", "timeouts", "calls", "median s", "p95 s"]
+    header += ["rejected words", "failures", "timeouts", "calls", "median s", "p95 s"]
     lines = [header]
     for rank, row in enumerate(rows, start=1):
         cells = [str(rank), row.name, str(row.total), str(row.explaining), str(row.guessing)]
-        cells += [
-            f"{row.guess_rates[k]:.0%}" if k in row.guess_rates else "-" for k in attempts
-        ]
+        cells += [f"{row.guess_rates[k]:.0%}" if k in row.guess_rates else "-" for k in attempts]
         cells += [
             str(row.rejected),
             str(row.failures),
@@ -44,10 +42,14 @@ def format_leaderboard(rows: Sequence[LeaderboardRow]) -> str:
         ]
         return "| " + " | ".join(padded) + " |"
 
-    rule = "|" + "|".join(
-        "-" * (w + 1) + ":" if c not in left else ":" + "-" * (w + 1)
-        for c, w in enumerate(widths)
-    ) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            "-" * (w + 1) + ":" if c not in left else ":" + "-" * (w + 1)
+            for c, w in enumerate(widths)
+        )
+        + "|"
+    )
     return "\n".join([render(lines[0]), rule, *(render(line) for line in lines[1:])]) + "\n"
 
 
@@ -69,8 +71,12 @@ def save_chart(result: TournamentResult, path: Path) -> None:
     axes.bar(positions, guessing, bottom=explaining, label="guessing", color="#dd8452")
     for x, row in zip(positions, rows, strict=True):
         axes.annotate(
-            str(row.total), (x, row.total), ha="center", va="bottom",
-            xytext=(0, 2), textcoords="offset points",
+            str(row.total),
+            (x, row.total),
+            ha="center",
+            va="bottom",
+            xytext=(0, 2),
+            textcoords="offset points",
         )
     axes.set_xticks(positions, names, rotation=20 if len(rows) > 4 else 0)
     axes.set_ylabel("points")
@@ -79,7 +85,8 @@ def save_chart(result: TournamentResult, path: Path) -> None:
         f"{len(result.games)} words, {config.criteria} rules, "
         f"{config.n_explain} hints, {config.n_guess} guesses, seed {config.seed}"
     )
-    axes.margins(y=0.12)
-    axes.legend()
+    # Headroom for the totals and a one-row legend above the tallest bar.
+    axes.set_ylim(0, max([row.total for row in rows] + [1]) * 1.3)
+    axes.legend(loc="upper right", ncols=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png", dpi=100)

@@ -9,7 +9,6 @@ interpreter that writes its vocabulary and vectors to a folder and exits.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -55,8 +54,9 @@ def fasttext_args(params: TrainParams) -> dict[str, Any]:
 
 
 def _start(job: Job) -> subprocess.Popen[bytes]:
-    shutil.rmtree(job.out, ignore_errors=True)
-    job.out.mkdir(parents=True)
+    job.out.mkdir(parents=True, exist_ok=True)
+    for stale in ("done.json", "error.txt"):
+        (job.out / stale).unlink(missing_ok=True)
     queries = None
     if job.queries:
         queries = job.out / "queries.txt"

@@ -1,0 +1,172 @@
+"""The application factory: settings in, a FastAPI app out; the model loads in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TypedDict
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_fastapi_instrumentator import Instrumentator
+
+import hatbot
+from hatbot.config import Settings
+from hatbot.index import ArtifactError, WordIndex
+from hatbot.metrics import Metrics
+from hatbot.store import ModelStore
+from hatbot.strategy import Strategy
+
+log = logging.getLogger("hatbot")
+# Latency buckets from 1 ms to the host's 1 s timeout and beyond.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A loaded, warmed-up model: what a request holds on to while it is answered."""
+
+    index: WordIndex
+    strategy: Strategy
+
+    @property
+    def version(self) -> str:
+        return self.index.version
+
+
+def load_model(folder: object) -> Model:
+    """Load an artifact folder and warm it up with one explanation and one guess."""
+    from pathlib import Path
+
+    index = WordIndex(Path(str(folder)))
+    strategy = Strategy(index)
+    probe = index.words[min(len(index) - 1, 100)]
+    strategy.guess(strategy.explain(probe, 5)[:2] or [probe], 5)
+    return Model(index, strategy)
+
+
+class ModelManager:
+    """Owns the serving model and swaps in a new one when the store's pointer moves.
+
+    A request reads `current` once and keeps that model to the end, so a swap
+    never disturbs requests in flight. A broken new artifact is refused with a
+    log line and the old model keeps serving.
+    """
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.store = ModelStore(settings.model_store)
+        self.pointer = settings.model_pointer
+        self.interval = settings.reload_interval
+        self.metrics = metrics
+        self.current: Model | None = None
+        self._failed: str | None = None
+
+    async def refresh(self) -> None:
+        """Load the version the pointer names, if it is not the one serving (or known bad)."""
+        try:
+            version = self.store.read(self.pointer)
+        except OSError as exc:
+            log.warning("cannot read the %s pointer: %s", self.pointer, exc)
+            return
+        serving = self.current.version if self.current else None
+        if version is None or version in (serving, self._failed):
+            return
+        started = time.perf_counter()
+        try:
+            model = await asyncio.to_thread(load_model, self.store.path(version))
+        except (ArtifactError, OSError, ValueError, KeyError, IndexError) as exc:
+            self._failed = version
+            self.metrics.model_load_failures.inc()
+            log.error("refused model %s, still serving %s: %s", version, serving, exc)
+            return
+        self.current = model
+        self._failed = None
+        self.metrics.model_loads.inc()
+        self.metrics.model_info.info({"version": model.version})
+        self.metrics.model_loaded.set(1)
+        log.info(
+            "serving model %s (%d words), loaded in %.2f s",
+            model.version, len(model.index), time.perf_counter() - started,
+        )
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.refresh()
+
+
+class State(TypedDict):
+    settings: Settings
+    models: ModelManager
+    metrics: Metrics
+
+
+def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
+    """Build the service; nothing is loaded until the lifespan starts."""
+    from hatbot.api import router
+
+    settings = settings or Settings()
+    registry = registry or CollectorRegistry()
+    ProcessCollector(registry=registry)
+    metrics = Metrics.create(registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        models = ModelManager(settings, metrics)
+        await models.refresh()
+        if models.current is None:
+            log.warning("no %s model in %s yet: not ready", settings.model_pointer, settings.model_store)
+        watcher = asyncio.create_task(models.watch()) if settings.reload_interval > 0 else None
+        try:
+            yield {"settings": settings, "models": models, "metrics": metrics}
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+    app = FastAPI(
+        title="hatbot",
+        version=hatbot.__version__,
+        summary="A bot for The Hat word game.",
+        description=(
+            "`GET /explain` and `GET /guess` speak the tournament host's protocol "
+            "(a bare JSON list of words); `/v1/...` is the same with typed JSON for "
+            "people and programs."
+        ),
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        log.info(
+            "method=%s path=%s status=%d ms=%.2f", request.method, request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    Instrumentator(
+        should_instrument_requests_inprogress=True,
+        inprogress_labels=True,
+        excluded_handlers=["/metrics"],
+        registry=registry,
+    ).instrument(app, latency_lowr_buckets=LATENCY_BUCKETS).expose(app, include_in_schema=False)
+    return app
