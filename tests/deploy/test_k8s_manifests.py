@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
-
 from deploy_helpers import K8S, KUBERNETES_VERSION, OVERLAYS, REPO, find, kustomize
 
 Docs = dict[str, list[dict[str, Any]]]
@@ -46,7 +45,8 @@ def dockerfile_port() -> int:
     dockerfile = REPO / "Dockerfile"
     if not dockerfile.exists():
         return 8000
-    ports = re.findall(r"^\s*EXPOSE\s+(\d+)", dockerfile.read_text(), flags=re.M | re.I)
+    text = dockerfile.read_text()
+    ports = re.findall(r"^\s*EXPOSE\s+(\d+)", text, flags=re.MULTILINE | re.IGNORECASE)
     assert len(set(ports)) == 1, f"expected one EXPOSEd port in the Dockerfile, found {ports}"
     return int(ports[0])
 
@@ -147,7 +147,7 @@ def test_overlay_sets_namespace_pointer_and_bounds(rendered: Docs, overlay: str)
     docs = rendered[overlay]
     want = EXPECTED[overlay]
     assert {d["metadata"].get("namespace") for d in docs} == {want["namespace"]}
-    config = [d for d in docs if d["metadata"]["name"].startswith("hatbot-config-")][0]
+    config = next(d for d in docs if d["metadata"]["name"].startswith("hatbot-config-"))
     assert config["data"]["HATBOT_MODEL_POINTER"] == want["pointer"]
     hpa = find(docs, "HorizontalPodAutoscaler", "hatbot")
     assert hpa["apiVersion"] == "autoscaling/v2"
@@ -183,7 +183,7 @@ def test_init_container_fetches_model_into_shared_volume(rendered: Docs, overlay
 def render_deploy(env: str, **variables: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(K8S / "deploy.sh"), env, "--render"],
-        capture_output=True, text=True, timeout=120,
+        check=False, capture_output=True, text=True, timeout=120,
         env={"PATH": os.environ["PATH"], **variables},
     )
 
@@ -205,7 +205,7 @@ def test_render_deploy_script_pins_image_and_model(kubectl: str, overlay: str) -
     assert {c["image"] for c in spec["containers"] + spec["initContainers"]} == {
         "registry.example.org/group/project/hatbot:0123456789abcdef"
     }
-    config = [d for d in docs if d["metadata"]["name"].startswith("hatbot-config-")][0]
+    config = next(d for d in docs if d["metadata"]["name"].startswith("hatbot-config-"))
     assert config["data"]["MODEL_VERSION"] == "abc123def456"
     assert config["data"]["MODEL_STORE_URL"] == "https://store.example.org/hatbot-models"
     assert config["data"]["HATBOT_MODEL_POINTER"] == EXPECTED[overlay]["pointer"]
@@ -265,6 +265,6 @@ def test_lint_yaml_files_clean() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "yamllint", "--strict", "-c", "deploy/k8s/yamllint.yaml",
          ".gitlab-ci.yml", "deploy/k8s"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO, check=False, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -20,7 +21,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from deploy_helpers import K8S
 
 SCRIPT = K8S / "base" / "model_store.py"
@@ -138,7 +138,8 @@ def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_version(root: Path, version: str = "abc123def456") -> Path:
     folder = root / version
     (folder / "proxy-x").mkdir(parents=True)
-    (folder / "manifest.json").write_text('{"version": "%s", "metrics": {"score": 1.5}}\n' % version)
+    manifest = {"version": version, "metrics": {"score": 1.5}}
+    (folder / "manifest.json").write_text(json.dumps(manifest) + "\n")
     (folder / "vocab.txt").write_text("space\nshuttle\n")
     (folder / "proxy-x" / "vectors.npy").write_bytes(bytes(range(256)) * 40)
     return folder
@@ -234,7 +235,9 @@ def test_fetch_redirect_drops_credentials(tmp_path: Path, server: ObjectStore, s
     assert all(TOKEN_HEADER[0] not in headers for headers in redirected)
 
 
-def test_publish_twice_keeps_published_copy(tmp_path: Path, server: ObjectStore, store: Any) -> None:
+def test_publish_twice_keeps_published_copy(
+    tmp_path: Path, server: ObjectStore, store: Any
+) -> None:
     src = make_version(tmp_path / "src")
     first = ms.publish(store, tmp_path / "src", src.name)
     (src / "vocab.txt").write_text("changed\n")
@@ -303,7 +306,8 @@ def test_empty_url_refused() -> None:
 def run_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env},
+        check=False, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
     )
 
 
@@ -312,12 +316,15 @@ def test_script_publish_fetch_exit_codes(tmp_path: Path, server: ObjectStore) ->
     src = make_version(tmp_path / "src")
     env = {"MODEL_STORE_URL": server.url, "MODEL_STORE_HEADER": "JOB-TOKEN: secret-token"}
 
-    missing = run_script("fetch", "--dest", str(tmp_path / "d"), env={**env, "HATBOT_MODEL_POINTER": "production"})
+    dest = str(tmp_path / "d")
+    missing = run_script("fetch", "--dest", dest, env={**env, "HATBOT_MODEL_POINTER": "production"})
     assert missing.returncode == ms.EXIT_NO_POINTER, missing.stderr
-    optional = run_script("fetch", "--dest", str(tmp_path / "d"), "--optional", env=env)
+    optional = run_script("fetch", "--dest", dest, "--optional", env=env)
     assert optional.returncode == 0, optional.stderr
 
-    assert run_script("publish", "--store", str(tmp_path / "src"), "--version", src.name, env=env).returncode == 0
+    src_store = str(tmp_path / "src")
+    published = run_script("publish", "--store", src_store, "--version", src.name, env=env)
+    assert published.returncode == 0, published.stderr
     assert run_script("set-pointer", "staging", src.name, env=env).returncode == 0
     pointer = run_script("get-pointer", "staging", env=env)
     assert (pointer.returncode, pointer.stdout.strip()) == (0, src.name)

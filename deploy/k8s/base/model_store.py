@@ -7,7 +7,7 @@ deploy stages). See docs/LIFECYCLE.md.
 
 Remote layout under MODEL_STORE_URL (an http(s):// base URL, a file:// URL or a path):
 
-    <version>.tar.gz          the folder `<store>/<version>/`, gzipped tar, members under `<version>/`
+    <version>.tar.gz          `<store>/<version>/` as a gzipped tar, members under `<version>/`
     <version>.tar.gz.sha256   the archive's sha256, hex
     production, staging       pointer files, each holding one version name
     <pointer>.previous        what the pointer named before its last move (for rollbacks)
@@ -174,26 +174,27 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def pack(folder: Path, version: str) -> bytes:
     """A reproducible gzipped tar of `folder`, members under `version/` (same files, same bytes)."""
     buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            paths = [folder, *sorted(folder.rglob("*"))]
-            for path in paths:
-                if path.is_symlink() or not (path.is_file() or path.is_dir()):
-                    raise StoreError(f"only plain files and folders can be published: {path}")
-                rel = path.relative_to(folder)
-                info = tarfile.TarInfo(version if rel == Path(".") else f"{version}/{rel.as_posix()}")
-                info.mtime = 0
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                if path.is_dir():
-                    info.type = tarfile.DIRTYPE
-                    info.mode = 0o755
-                    tar.addfile(info)
-                else:
-                    info.mode = 0o644
-                    info.size = path.stat().st_size
-                    with path.open("rb") as f:
-                        tar.addfile(info, f)
+    with (
+        gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path in [folder, *sorted(folder.rglob("*"))]:
+            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                raise StoreError(f"only plain files and folders can be published: {path}")
+            rel = path.relative_to(folder)
+            info = tarfile.TarInfo(version if rel == Path(".") else f"{version}/{rel.as_posix()}")
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if path.is_dir():
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tar.addfile(info)
+            else:
+                info.mode = 0o644
+                info.size = path.stat().st_size
+                with path.open("rb") as f:
+                    tar.addfile(info, f)
     return buf.getvalue()
 
 
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("publish", help="upload a local version folder")
     p.add_argument("--store", type=Path, required=True, help="the local model store")
     p.add_argument("--version", required=True)
-    p = sub.add_parser("get-pointer", help="print the version a pointer names")
+    p = sub.add_parser("get-pointer", help="print the version a pointer (or NAME.previous) names")
     p.add_argument("pointer")
     p = sub.add_parser("set-pointer", help="move a pointer to a published version")
     p.add_argument("pointer")
@@ -334,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "publish":
             publish(store, args.store, args.version)
         elif args.command == "get-pointer":
-            print(store.get_text(check_pointer(args.pointer)))
+            # `production.previous` is readable too: it is what a rollback goes back to.
+            check_pointer(args.pointer.removesuffix(".previous"))
+            print(store.get_text(args.pointer))
         elif args.command == "set-pointer":
             set_pointer(store, args.pointer, args.version)
     except NotFound as err:
