@@ -239,7 +239,7 @@ def test_compose_matches_schema(repo: Path) -> None:
 def test_compose_defines_the_stack(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert set(services) == {"trainer", "bot", "prometheus", "grafana"}
-    assert {"models", "prometheus-data", "grafana-data"} <= set(compose["volumes"])
+    assert set(compose["volumes"]) == {"models", "trainer-work", "prometheus-data", "grafana-data"}
     ports = {name: service.get("ports", []) for name, service in services.items()}
     assert ports == {
         "trainer": [],
@@ -279,7 +279,7 @@ def test_compose_orders_startup_by_health(compose: dict[str, Any]) -> None:
 def test_compose_mounts_models_read_only_in_bot(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert services["bot"]["volumes"] == ["models:/models:ro"]
-    assert services["trainer"]["volumes"] == ["models:/models"]
+    assert services["trainer"]["volumes"] == ["models:/models", "trainer-work:/work"]
     assert services["bot"]["environment"]["HATBOT_MODEL_STORE"] == "/models"
     assert services["trainer"]["environment"]["HATBOT_MODEL_STORE"] == "/models"
 
