@@ -258,6 +258,7 @@ def test_render_podmonitor_component(kubectl: str, tmp_path: Path) -> None:
     assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+    assert {"targetLabel": "job", "replacement": "hatbot"} in endpoint["relabelings"]
 
 
 def test_lint_yaml_files_clean() -> None:
