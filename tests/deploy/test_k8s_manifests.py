@@ -168,6 +168,12 @@ def test_init_container_fetches_model_into_shared_volume(rendered: Docs, overlay
     mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
     script_dir = str(Path(init["command"][1]).parent)
     assert mounts["/models"] == "models"
+    assert init["args"] == [
+        "fetch", "--dest=/models", "--version=$(MODEL_VERSION)",
+        "--pointer=$(HATBOT_MODEL_POINTER)",
+    ]
+    init_env = {e["name"] for e in init["env"]}
+    assert {"MODEL_STORE_URL", "MODEL_VERSION", "HATBOT_MODEL_POINTER"} <= init_env
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert "emptyDir" in volumes["models"]
     script_config = volumes[mounts[script_dir]]["configMap"]["name"]

@@ -317,10 +317,14 @@ def test_script_publish_fetch_exit_codes(tmp_path: Path, server: ObjectStore) ->
     env = {"MODEL_STORE_URL": server.url, "MODEL_STORE_HEADER": "JOB-TOKEN: secret-token"}
 
     dest = str(tmp_path / "d")
-    missing = run_script("fetch", "--dest", dest, env={**env, "HATBOT_MODEL_POINTER": "production"})
+    missing = run_script("fetch", "--dest", dest, env=env)
     assert missing.returncode == ms.EXIT_NO_POINTER, missing.stderr
-    optional = run_script("fetch", "--dest", dest, "--optional", env=env)
+    # CI jobs have a MODEL_VERSION of their own: it must not stand in for the pointer's.
+    optional = run_script(
+        "fetch", "--dest", dest, "--optional", env={**env, "MODEL_VERSION": "abc123def456"}
+    )
     assert optional.returncode == 0, optional.stderr
+    assert not (tmp_path / "d" / "production").exists()
 
     src_store = str(tmp_path / "src")
     published = run_script("publish", "--store", src_store, "--version", src.name, env=env)
@@ -329,12 +333,13 @@ def test_script_publish_fetch_exit_codes(tmp_path: Path, server: ObjectStore) ->
     pointer = run_script("get-pointer", "staging", env=env)
     assert (pointer.returncode, pointer.stdout.strip()) == (0, src.name)
 
+    # What the initContainer runs, after Kubernetes expanded $(MODEL_VERSION) to "".
     fetched = run_script(
-        "fetch", "--dest", str(tmp_path / "d"),
-        env={**env, "HATBOT_MODEL_POINTER": "staging", "MODEL_VERSION": ""},
+        "fetch", "--dest=" + dest, "--version=", "--pointer=staging", env=env
     )
     assert fetched.returncode == 0, fetched.stderr
     assert tree(tmp_path / "d" / src.name) == tree(src)
+    assert (tmp_path / "d" / "staging").read_text().strip() == src.name
 
     no_url = run_script("get-pointer", "staging", env={})
     assert no_url.returncode == 1 and "MODEL_STORE_URL" in no_url.stderr

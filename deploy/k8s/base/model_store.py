@@ -22,10 +22,9 @@ Commands (exit 0 on success, 1 on an error, 3 when the pointer or version is not
     get-pointer NAME
     set-pointer NAME VERSION
 
-Environment: MODEL_STORE_URL (the base URL), MODEL_STORE_HEADER (optional, one
+Environment: MODEL_STORE_URL (the base URL) and MODEL_STORE_HEADER (optional, one
 `Name: value` header sent with every request, e.g. `JOB-TOKEN: ...` for GitLab's
-generic package registry or `Authorization: Bearer ...`), MODEL_VERSION and
-HATBOT_MODEL_POINTER (defaults for fetch).
+generic package registry or `Authorization: Bearer ...`).
 """
 
 from __future__ import annotations
@@ -316,8 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("fetch", help="download a version (or the one a pointer names)")
     p.add_argument("--dest", type=Path, required=True, help="the local model store")
-    p.add_argument("--version", default=os.environ.get("MODEL_VERSION", ""))
-    p.add_argument("--pointer", default=os.environ.get("HATBOT_MODEL_POINTER") or "production")
+    # No defaults from the environment: CI jobs carry a MODEL_VERSION of their own.
+    p.add_argument("--version", default="", help="this version (empty: the pointer's)")
+    p.add_argument("--pointer", default="production", help="the pointer to write (and follow)")
     p.add_argument("--optional", action="store_true", help="a missing pointer is not an error")
     p = sub.add_parser("publish", help="upload a local version folder")
     p.add_argument("--store", type=Path, required=True, help="the local model store")
