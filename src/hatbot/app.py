@@ -13,6 +13,7 @@ from typing import TypedDict
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.routing import Match
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_fastapi_instrumentator import Instrumentator
 
@@ -155,7 +156,19 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     @app.middleware("http")
     async def access_log(request: Request, call_next):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        response: Response = await call_next(request)
+        handler = next(
+            (
+                getattr(route, "path", "")
+                for route in app.router.routes
+                if route.matches(request.scope)[0] == Match.FULL
+            ),
+            None,
+        )
+        if handler is None or handler == "/metrics":
+            response: Response = await call_next(request)
+        else:
+            with metrics.in_progress.labels(request.method, handler).track_inprogress():
+                response = await call_next(request)
         log.info(
             "method=%s path=%s status=%d ms=%.2f", request.method, request.url.path,
             response.status_code,
@@ -164,8 +177,6 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         return response
 
     Instrumentator(
-        should_instrument_requests_inprogress=True,
-        inprogress_labels=True,
         excluded_handlers=["/metrics"],
         registry=registry,
     ).instrument(app, latency_lowr_buckets=LATENCY_BUCKETS).expose(app, include_in_schema=False)

@@ -241,3 +241,7 @@ def smoke(url: Annotated[str, typer.Argument(help="Base URL of a running bot.")]
             typer.secho(f"FAIL {problem}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.echo(f"ok: {url} is ready and plays the host protocol")
+
+
+if __name__ == "__main__":
+    app()

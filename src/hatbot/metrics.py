@@ -18,6 +18,7 @@ class Metrics:
     unknown_words: Counter
     short_answers: Counter
     answers: Counter
+    in_progress: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -56,6 +57,14 @@ class Metrics:
                 "hatbot_answers",
                 "Explanations and guesses given.",
                 ["endpoint"],
+                registry=registry,
+            ),
+            # The instrumentator's own in-progress gauge ignores a passed registry
+            # (prometheus-fastapi-instrumentator 8.1), so hatbot keeps it here.
+            in_progress=Gauge(
+                "http_requests_inprogress",
+                "Requests being answered, by route template.",
+                ["method", "handler"],
                 registry=registry,
             ),
         )
