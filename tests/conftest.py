@@ -22,8 +22,11 @@ CORPUS = REPO.parent / "shared" / "corpus" / "20news-19997.tar.gz"
 # Small but real: enough text for meaningful neighbours, seconds to train.
 TINY_DOCUMENTS = 800
 TINY_PARAMS = [
-    "train.dim=24", "train.epoch=5", "train.min_count=3",
-    "evaluate.hat_size=40", "strategy.min_hint_count=5",
+    "train.dim=24",
+    "train.epoch=5",
+    "train.min_count=3",
+    "evaluate.hat_size=40",
+    "strategy.min_hint_count=5",
 ]
 
 

@@ -103,9 +103,7 @@ class WordIndex:
             self.counts: NDArray[np.int64] = np.load(folder / "counts.npy")
             self.flags: NDArray[np.uint8] = np.load(folder / "flags.npy")
             self.vectors: Vector = np.load(folder / "vectors.npy", mmap_mode="r")
-            self.proxies = [
-                Proxy.load(p, len(self.words)) for p in sorted(folder.glob("proxy-*"))
-            ]
+            self.proxies = [Proxy.load(p, len(self.words)) for p in sorted(folder.glob("proxy-*"))]
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{folder} cannot be read: {exc}") from exc
         size = len(self.words)
@@ -126,7 +124,7 @@ class WordIndex:
         return len(self.words)
 
     def stem(self, word: str) -> str:
-        """The host's Snowball stem: from the artifact's table, else PyStemmer's (same algorithm)."""
+        """The host's Snowball stem: the artifact's table, else PyStemmer's (same algorithm)."""
         i = self.ids.get(word)
         return self.stems[i] if i is not None else str(self._stemmer.stemWord(word))
 

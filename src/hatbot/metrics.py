@@ -23,9 +23,7 @@ class Metrics:
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
         return cls(
-            model_info=Info(
-                "hatbot_model", "The model version being served.", registry=registry
-            ),
+            model_info=Info("hatbot_model", "The model version being served.", registry=registry),
             model_loaded=Gauge(
                 "hatbot_model_loaded",
                 "1 when a model is loaded and warmed up, else 0.",

@@ -73,7 +73,9 @@ class Strategy:
         frequency = np.log1p(index.counts.astype(np.float32))
         self.popularity = frequency / max(1.0, float(frequency.max()))
         by_count = np.argsort(-index.counts, kind="stable")
-        self.fallback = [int(i) for i in by_count if index.eligible[i]] or [int(i) for i in by_count]
+        self.fallback = [int(i) for i in by_count if index.eligible[i]] or [
+            int(i) for i in by_count
+        ]
         self.spellings = [index.words[i] for i in self.fallback]
 
     # ---- host rules with the artifact's lexicon ----
@@ -135,7 +137,11 @@ class Strategy:
         for space in self.spaces:
             for i in self.index.top(space @ space[target], POOL):
                 i = int(i)
-                if i != target and self.hintable[i] and self.hint_allowed(word, self.index.words[i]):
+                if (
+                    i != target
+                    and self.hintable[i]
+                    and self.hint_allowed(word, self.index.words[i])
+                ):
                     pool[i] = None
         return list(pool)
 

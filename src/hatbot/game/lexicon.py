@@ -16,17 +16,22 @@ from typing import Any
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 # WordNet's 45 lexicographer files: number, name, syntactic category.
-_LEXNAMES = """adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact
-noun.attribute noun.body noun.cognition noun.communication noun.event noun.feeling noun.food
-noun.group noun.location noun.motive noun.object noun.person noun.phenomenon noun.plant
-noun.possession noun.process noun.quantity noun.relation noun.shape noun.state noun.substance
-noun.time verb.body verb.change verb.cognition verb.communication verb.competition
-verb.consumption verb.contact verb.creation verb.emotion verb.motion verb.perception
-verb.possession verb.social verb.stative verb.weather adj.ppl""".split()
+_LEXNAMES = """
+    adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute
+    noun.body noun.cognition noun.communication noun.event noun.feeling noun.food
+    noun.group noun.location noun.motive noun.object noun.person noun.phenomenon
+    noun.plant noun.possession noun.process noun.quantity noun.relation noun.shape
+    noun.state noun.substance noun.time verb.body verb.change verb.cognition
+    verb.communication verb.competition verb.consumption verb.contact verb.creation
+    verb.emotion verb.motion verb.perception verb.possession verb.social verb.stative
+    verb.weather adj.ppl
+    """.split()
 _POS_NUMBER = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}
-_WORDNET_FILES = [
-    f"{kind}.{pos}" for kind in ("data", "index") for pos in ("adj", "adv", "noun", "verb")
-] + [f"{pos}.exc" for pos in ("adj", "adv", "noun", "verb")] + ["index.sense"]
+_WORDNET_FILES = (
+    [f"{kind}.{pos}" for kind in ("data", "index") for pos in ("adj", "adv", "noun", "verb")]
+    + [f"{pos}.exc" for pos in ("adj", "adv", "noun", "verb")]
+    + ["index.sense"]
+)
 
 
 class WordNetMissingError(RuntimeError):

@@ -39,7 +39,9 @@ def vocabulary(corpus: Path, min_count: int) -> tuple[list[str], NDArray[np.int6
     with corpus.open() as f:
         for line in f:
             counts.update(line.split())
-    items = sorted(((w, c) for w, c in counts.items() if c >= min_count), key=lambda x: (-x[1], x[0]))
+    items = sorted(
+        ((w, c) for w, c in counts.items() if c >= min_count), key=lambda x: (-x[1], x[0])
+    )
     return [w for w, _ in items], np.array([c for _, c in items], dtype=np.int64)
 
 
@@ -96,7 +98,10 @@ class Built:
 def git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
             cwd=Path(__file__).parent,
         )
     except (OSError, subprocess.CalledProcessError):
@@ -138,7 +143,9 @@ def write_artifact(
         sub.mkdir(exist_ok=True)
         np.save(sub / "vectors.npy", normalise_rows(proxy.queries))
         np.save(sub / "candidates.npy", candidates.astype(np.int32))
-        np.save(sub / "hints.npy", proxy_hints(proxy, words, candidates, params.strategy.proxy_depth))
+        np.save(
+            sub / "hints.npy", proxy_hints(proxy, words, candidates, params.strategy.proxy_depth)
+        )
     files = {
         str(p.relative_to(folder)): file_sha256(p)
         for p in sorted(folder.rglob("*"))
@@ -153,8 +160,11 @@ def write_artifact(
         "strategy": params.strategy.model_dump(mode="json"),
         "data": snapshot.as_dict(),
         "code": {"hatbot": hatbot.__version__, "git_commit": git_commit()},
-        "vocabulary": {"words": len(words), "hat_eligible": int(len(candidates)),
-                       "dim": int(own.queries.shape[1])},
+        "vocabulary": {
+            "words": len(words),
+            "hat_eligible": len(candidates),
+            "dim": int(own.queries.shape[1]),
+        },
         "files": files,
         "metrics": {},
     }
