@@ -8,7 +8,7 @@ proxies. Every number is measured by the game engine under the host's rules.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -94,19 +94,21 @@ def evaluate(
     return metrics
 
 
-def _builtin_player(spec: str, panel: Panel | None, store: ModelStore) -> Player:
-    """`hatbot`, `starter_kit`, `clean_naive`, or `NAME=KIND[:VERSION]`."""
+def _builtin_player(
+    spec: str, panel: Callable[[int], Panel], panel_seed: int, store: ModelStore
+) -> Player:
+    """`KIND` or `NAME=KIND[:ARG]`: hatbot (ARG a model version, default production), or
+    starter_kit / clean_naive (ARG the seed of an independently trained model)."""
     name, _, kind = spec.partition("=")
-    kind = kind or name
-    kind, _, version = kind.partition(":")
+    kind, _, arg = (kind or name).partition(":")
     if kind == "hatbot":
-        folder = store.path(version) if version else store.resolve("production")
+        folder = store.path(arg) if arg else store.resolve("production")
         if folder is None:
             raise FileNotFoundError(f"no production model in {store.root}")
         return StrategyPlayer(name, Strategy(WordIndex(folder)))
-    if panel is not None and kind in panel.models:
-        cls = StarterKitPlayer if kind == "starter_kit" else CleanNaivePlayer
-        return cls(name, panel.models[kind])
+    if kind in ("starter_kit", "clean_naive"):
+        model = panel(int(arg) if arg else panel_seed).models[kind]
+        return (StarterKitPlayer if kind == "starter_kit" else CleanNaivePlayer)(name, model)
     raise ValueError(f"unknown built-in player {spec!r}: use hatbot, starter_kit or clean_naive")
 
 
@@ -134,13 +136,16 @@ def run_tournament(
     from hatbot.pipeline.corpus import DataStore, prepare
 
     store = ModelStore(paths.models)
-    panel = None
-    if any(b.partition("=")[2].partition(":")[0] in ("starter_kit", "clean_naive")
-           or b in ("starter_kit", "clean_naive") for b in builtins):
-        corpora = prepare(DataStore(paths.data), params.preprocess)
-        folder = corpora.clean.parent / f"panel-seed{panel_seed}"
-        panel = Panel(train_baseline_models(corpora.clean, corpora.raw, folder, panel_seed))
-    players: list[Player] = [_builtin_player(b, panel, store) for b in builtins]
+    panels: dict[int, Panel] = {}
+
+    def panel(seed: int) -> Panel:
+        if seed not in panels:
+            corpora = prepare(DataStore(paths.data), params.preprocess)
+            folder = corpora.clean.parent / f"panel-seed{seed}"
+            panels[seed] = Panel(train_baseline_models(corpora.clean, corpora.raw, folder, seed))
+        return panels[seed]
+
+    players: list[Player] = [_builtin_player(b, panel, panel_seed, store) for b in builtins]
     for spec in bots:
         name, sep, url = spec.partition("=")
         if not sep or not url.startswith(("http://", "https://")):
