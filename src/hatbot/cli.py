@@ -11,8 +11,11 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-app = typer.Typer(help="hatbot: a bot for The Hat, its model pipeline and its game engine.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="hatbot: a bot for The Hat, its model pipeline and its game engine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 data_app = typer.Typer(help="The data store: fetch the corpus, add texts.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -22,11 +25,13 @@ SetOpt = Annotated[
     typer.Option("--set", help="Override a parameter: section.key=value (repeatable)."),
 ]
 DataOpt = Annotated[Path, typer.Option("--data-dir", help="The data store.")]
-ModelsOpt = Annotated[Path, typer.Option("--models-dir", envvar="HATBOT_MODEL_STORE",
-                                         help="The model store.")]
+ModelsOpt = Annotated[
+    Path, typer.Option("--models-dir", envvar="HATBOT_MODEL_STORE", help="The model store.")
+]
 TrackingOpt = Annotated[Path, typer.Option("--tracking-dir", help="Local MLflow store.")]
-SourceOpt = Annotated[str | None, typer.Option("--source", envvar="HATBOT_CORPUS",
-                                               help="Corpus URL or local path.")]
+SourceOpt = Annotated[
+    str | None, typer.Option("--source", envvar="HATBOT_CORPUS", help="Corpus URL or local path.")
+]
 
 
 def _params(path: Path | None, overrides: list[str] | None, source: str | None = None) -> Any:
@@ -60,14 +65,21 @@ def _guarded(stage: Any, *args: Any) -> Any:
 
     try:
         return stage(*args)
-    except (CorpusError, TrainingError, ArtifactError, FileNotFoundError, ValueError,
-            OSError) as exc:
+    except (
+        CorpusError,
+        TrainingError,
+        ArtifactError,
+        FileNotFoundError,
+        ValueError,
+        OSError,
+    ) as exc:
         _fail(f"{type(exc).__name__}: {exc}")
 
 
 def _setup_logging(level: str = "info") -> None:
     logging.basicConfig(
-        level=level.upper(), stream=sys.stderr,
+        level=level.upper(),
+        stream=sys.stderr,
         format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
     )
 
@@ -75,9 +87,14 @@ def _setup_logging(level: str = "info") -> None:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default $HATBOT_PORT, $PORT, 8000).")] = None,
-    bootstrap: Annotated[bool, typer.Option(
-        help="Train and promote a model first if the store has none (needs the train group).")
+    port: Annotated[
+        int | None, typer.Option(help="Port (default $HATBOT_PORT, $PORT, 8000).")
+    ] = None,
+    bootstrap: Annotated[
+        bool,
+        typer.Option(
+            help="Train and promote a model first if the store has none (needs the train group)."
+        ),
     ] = False,
     source: SourceOpt = None,
     params_file: ParamsOpt = None,
@@ -95,16 +112,29 @@ def serve(
     _setup_logging(settings.log_level)
     if bootstrap and ModelStore(settings.model_store).read(settings.model_pointer) is None:
         typer.echo(f"no {settings.model_pointer} model in {settings.model_store}: training one")
-        pipeline(source=source, params_file=params_file, data_dir=data_dir,
-                 models_dir=settings.model_store)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=False)
+        pipeline(
+            source=source,
+            params_file=params_file,
+            data_dir=data_dir,
+            models_dir=settings.model_store,
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
 
 
 @data_app.command("fetch")
-def data_fetch(source: SourceOpt = None, sha256: Annotated[str | None, typer.Option(
-        help="Expected checksum of the source.")] = None,
-        params_file: ParamsOpt = None, set_: SetOpt = None, data_dir: DataOpt = Path("data")) -> None:
+def data_fetch(
+    source: SourceOpt = None,
+    sha256: Annotated[str | None, typer.Option(help="Expected checksum of the source.")] = None,
+    params_file: ParamsOpt = None,
+    set_: SetOpt = None,
+    data_dir: DataOpt = Path("data"),
+) -> None:
     """Download or copy the corpus into the data store and verify it."""
     from hatbot.pipeline.run import fetch
 
@@ -115,8 +145,10 @@ def data_fetch(source: SourceOpt = None, sha256: Annotated[str | None, typer.Opt
 
 
 @data_app.command("add")
-def data_add(source: Annotated[str, typer.Argument(help="JSON file or URL of texts.")],
-             data_dir: DataOpt = Path("data")) -> None:
+def data_add(
+    source: Annotated[str, typer.Argument(help="JSON file or URL of texts.")],
+    data_dir: DataOpt = Path("data"),
+) -> None:
     """Add texts published during a tournament (JSON objects with a "text" key)."""
     from hatbot.pipeline.corpus import DataStore
 
@@ -125,8 +157,12 @@ def data_add(source: Annotated[str, typer.Argument(help="JSON file or URL of tex
 
 
 @app.command()
-def train(params_file: ParamsOpt = None, set_: SetOpt = None, data_dir: DataOpt = Path("data"),
-          models_dir: ModelsOpt = Path("models")) -> None:
+def train(
+    params_file: ParamsOpt = None,
+    set_: SetOpt = None,
+    data_dir: DataOpt = Path("data"),
+    models_dir: ModelsOpt = Path("models"),
+) -> None:
     """Preprocess, train fastText, export the artifact; it becomes the staging model."""
     from hatbot.pipeline.run import train as train_stage
 
@@ -135,20 +171,29 @@ def train(params_file: ParamsOpt = None, set_: SetOpt = None, data_dir: DataOpt 
 
 
 @app.command()
-def evaluate(version: Annotated[str | None, typer.Option(help="Model version (default: staging).")] = None,
-             params_file: ParamsOpt = None, set_: SetOpt = None, data_dir: DataOpt = Path("data"),
-             models_dir: ModelsOpt = Path("models")) -> None:
+def evaluate(
+    version: Annotated[str | None, typer.Option(help="Model version (default: staging).")] = None,
+    params_file: ParamsOpt = None,
+    set_: SetOpt = None,
+    data_dir: DataOpt = Path("data"),
+    models_dir: ModelsOpt = Path("models"),
+) -> None:
     """Play the model against the baseline panel on the held-out hat; print its metrics."""
     from hatbot.pipeline.run import evaluate as evaluate_stage
 
-    metrics = _guarded(evaluate_stage, _paths(data_dir, models_dir), _params(params_file, set_),
-                       version)
+    metrics = _guarded(
+        evaluate_stage, _paths(data_dir, models_dir), _params(params_file, set_), version
+    )
     typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
 
 
 @app.command()
-def promote(params_file: ParamsOpt = None, set_: SetOpt = None, data_dir: DataOpt = Path("data"),
-            models_dir: ModelsOpt = Path("models")) -> None:
+def promote(
+    params_file: ParamsOpt = None,
+    set_: SetOpt = None,
+    data_dir: DataOpt = Path("data"),
+    models_dir: ModelsOpt = Path("models"),
+) -> None:
     """Promote staging to production if it scores at least production's score."""
     from hatbot.pipeline.run import promote_staging
 
@@ -157,10 +202,15 @@ def promote(params_file: ParamsOpt = None, set_: SetOpt = None, data_dir: DataOp
 
 
 @app.command()
-def pipeline(source: SourceOpt = None, params_file: ParamsOpt = None, set_: SetOpt = None,
-             data_dir: DataOpt = Path("data"), models_dir: ModelsOpt = Path("models"),
-             tracking_dir: TrackingOpt = Path("mlruns"),
-             track: Annotated[bool, typer.Option(help="Record the run in MLflow.")] = True) -> None:
+def pipeline(
+    source: SourceOpt = None,
+    params_file: ParamsOpt = None,
+    set_: SetOpt = None,
+    data_dir: DataOpt = Path("data"),
+    models_dir: ModelsOpt = Path("models"),
+    tracking_dir: TrackingOpt = Path("mlruns"),
+    track: Annotated[bool, typer.Option(help="Record the run in MLflow.")] = True,
+) -> None:
     """Fetch, train, evaluate and promote in one go, recorded in MLflow."""
     from hatbot.pipeline.run import run_pipeline
 
@@ -168,16 +218,19 @@ def pipeline(source: SourceOpt = None, params_file: ParamsOpt = None, set_: SetO
     params = _params(params_file, set_, source)
     summary = _guarded(run_pipeline, _paths(data_dir, models_dir, tracking_dir), params, track)
     typer.echo(json.dumps(summary["decision"], indent=2))
-    typer.echo(f"model {summary['version']}: score_vs_panel "
-               f"{summary['metrics']['score_vs_panel']:.4f}")
+    typer.echo(
+        f"model {summary['version']}: score_vs_panel {summary['metrics']['score_vs_panel']:.4f}"
+    )
 
 
 @app.command()
-def hat(size: Annotated[int, typer.Option(help="Words in the hat.")] = 200,
-        seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
-        part: Annotated[str, typer.Option(help="all, tune or heldout.")] = "all",
-        out: Annotated[Path | None, typer.Option(help="Write the hat here.")] = None,
-        models_dir: ModelsOpt = Path("models")) -> None:
+def hat(
+    size: Annotated[int, typer.Option(help="Words in the hat.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
+    part: Annotated[str, typer.Option(help="all, tune or heldout.")] = "all",
+    out: Annotated[Path | None, typer.Option(help="Write the hat here.")] = None,
+    models_dir: ModelsOpt = Path("models"),
+) -> None:
     """Draw a hat of words by the tournament's method from the production model's corpus."""
     from hatbot.game.hat import build_hat, write_hat
     from hatbot.index import WordIndex
@@ -197,11 +250,19 @@ def hat(size: Annotated[int, typer.Option(help="Words in the hat.")] = 200,
 
 @app.command()
 def tournament(
-    bot: Annotated[list[str] | None, typer.Option(help="A bot over HTTP: NAME=URL (repeatable).")] = None,
-    builtin: Annotated[list[str] | None, typer.Option(
-        help="A built-in player: hatbot, starter_kit, clean_naive, or NAME=hatbot:VERSION "
-             "(repeatable).")] = None,
-    hat_file: Annotated[Path | None, typer.Option("--hat", help="Hat file, one word a line.")] = None,
+    bot: Annotated[
+        list[str] | None, typer.Option(help="A bot over HTTP: NAME=URL (repeatable).")
+    ] = None,
+    builtin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A built-in player (repeatable): KIND or NAME=KIND[:ARG]; KIND hatbot (ARG: "
+            "a model version), starter_kit or clean_naive (ARG: the seed of its own model)."
+        ),
+    ] = None,
+    hat_file: Annotated[
+        Path | None, typer.Option("--hat", help="Hat file, one word a line.")
+    ] = None,
     hat_size: Annotated[int, typer.Option(help="Words of a corpus-derived hat.")] = 200,
     part: Annotated[str, typer.Option(help="Corpus hat part: all, tune or heldout.")] = "heldout",
     criteria: Annotated[str, typer.Option(help="soft or hard.")] = "soft",
@@ -209,10 +270,14 @@ def tournament(
     n_guess: Annotated[int, typer.Option(help="Guesses per attempt.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the hat and the order.")] = 0,
     panel_seed: Annotated[int, typer.Option(help="Seed of the baseline models.")] = 0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write every attempt here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write every attempt here.")
+    ] = None,
     chart: Annotated[Path | None, typer.Option(help="Save a PNG of the standings.")] = None,
-    params_file: ParamsOpt = None, set_: SetOpt = None,
-    data_dir: DataOpt = Path("data"), models_dir: ModelsOpt = Path("models"),
+    params_file: ParamsOpt = None,
+    set_: SetOpt = None,
+    data_dir: DataOpt = Path("data"),
+    models_dir: ModelsOpt = Path("models"),
 ) -> None:
     """Play a tournament between bots over HTTP and built-in players; print the leaderboard."""
     from hatbot.pipeline.evaluate import run_tournament
@@ -221,17 +286,32 @@ def tournament(
         _fail("criteria must be soft or hard")
     crit: Literal["soft", "hard"] = "soft" if criteria == "soft" else "hard"
     _guarded(
-        run_tournament, bot or [], builtin or [], hat_file, hat_size, part, crit, n_explain,
-        n_guess, seed, panel_seed, json_out, chart, _params(params_file, set_),
+        run_tournament,
+        bot or [],
+        builtin or [],
+        hat_file,
+        hat_size,
+        part,
+        crit,
+        n_explain,
+        n_guess,
+        seed,
+        panel_seed,
+        json_out,
+        chart,
+        _params(params_file, set_),
         _paths(data_dir, models_dir),
     )
 
 
 @app.command()
-def smoke(url: Annotated[str, typer.Argument(help="Base URL of a running bot.")],
-          expect_version: Annotated[str | None, typer.Option(
-              help="Fail unless /v1/model reports this version.")] = None,
-          timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60.0) -> None:
+def smoke(
+    url: Annotated[str, typer.Argument(help="Base URL of a running bot.")],
+    expect_version: Annotated[
+        str | None, typer.Option(help="Fail unless /v1/model reports this version.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60.0,
+) -> None:
     """Check a deployed bot: ready, the expected model, and the host protocol answering."""
     from hatbot.game.smoke import smoke_test
 
