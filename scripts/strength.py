@@ -1,0 +1,126 @@
+"""Measure hatbot's strength the fair way (docs/STRATEGY.md) and print the table.
+
+Two tournaments per criterion on the same held-out hat with the same panel (the
+starter-kit and clean-naive baselines): panel + hatbot, and panel + a second,
+independently trained clean-naive player. hatbot is compared with that second
+player, whose explaining points depend on the same guessers.
+
+    poetry run python scripts/strength.py --hat-size 200 --seed 0 [--set strategy.k=v ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+
+from hatbot.game.lexicon import NltkLexicon
+from hatbot.game.players import (
+    CleanNaivePlayer,
+    Player,
+    StarterKitPlayer,
+    StrategyPlayer,
+    train_baseline_models,
+)
+from hatbot.game.report import format_leaderboard
+from hatbot.game.tournament import GameConfig, play_tournament
+from hatbot.index import WordIndex
+from hatbot.pipeline.corpus import DataStore, prepare
+from hatbot.pipeline.evaluate import heldout_hat
+from hatbot.pipeline.params import Params
+from hatbot.store import ModelStore
+from hatbot.strategy import Strategy, StrategyParams
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--hat-size", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--part", default="heldout", choices=["heldout", "tune"])
+    parser.add_argument("--criteria", nargs="+", default=["soft", "hard"])
+    parser.add_argument("--n-explain", type=int, default=5)
+    parser.add_argument("--n-guess", type=int, default=5)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--json", type=Path, help="Write the numbers here.")
+    parser.add_argument(
+        "--no-reference", action="store_true", help="Skip the second clean-naive player."
+    )
+    parser.add_argument("--leaderboards", action="store_true", help="Print every leaderboard.")
+    args = parser.parse_args()
+
+    params = Params.load(None, [])
+    folder = ModelStore(args.models_dir).resolve("production")
+    if folder is None:
+        raise SystemExit(f"no production model in {args.models_dir}")
+    index = WordIndex(folder)
+    strategy_params = dict(index.manifest.get("strategy", {}))
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        strategy_params[key.removeprefix("strategy.")] = json.loads(value)
+    strategy = Strategy(index, StrategyParams(**strategy_params))
+
+    corpora = prepare(DataStore(args.data_dir), params.preprocess)
+    panel = train_baseline_models(
+        corpora.clean, corpora.raw, corpora.clean.parent / "panel-seed0", seed=0
+    )
+    second = None
+    if not args.no_reference:
+        second = train_baseline_models(
+            corpora.clean, corpora.raw, corpora.clean.parent / "panel-seed1", seed=1
+        )
+    evaluate = params.evaluate.model_copy(update={"hat_size": args.hat_size, "seed": args.seed})
+    hat = heldout_hat(index, evaluate)
+    if args.part == "tune":
+        from hatbot.game.hat import build_hat
+
+        eligible = [w for w, ok in zip(index.words, index.eligible, strict=True) if ok]
+        hat = build_hat(eligible, args.hat_size, args.seed, "tune")
+    lexicon = NltkLexicon()
+    starter = StarterKitPlayer("starter_kit", panel["starter_kit"])
+    naive = CleanNaivePlayer("clean_naive", panel["clean_naive"])
+    challengers: list[Player] = [StrategyPlayer("hatbot", strategy)]
+    if second is not None:
+        challengers.append(CleanNaivePlayer("clean_naive_2", second["clean_naive"]))
+
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for criteria in args.criteria:
+        config = GameConfig(args.n_explain, args.n_guess, criteria, args.seed)  # type: ignore[arg-type]
+        rows = {}
+        for challenger in challengers:
+            players: list[Player] = [starter, naive, challenger]
+            result = asyncio.run(play_tournament(players, hat, config, lexicon))
+            board = result.leaderboard()
+            if args.leaderboards:
+                print(f"\n{criteria}, panel + {challenger.name}\n{format_leaderboard(board)}")
+            row = next(r for r in board if r.name == challenger.name)
+            rows[challenger.name] = {
+                "total": row.total,
+                "explaining": row.explaining,
+                "guessing": row.guessing,
+                "rejected": row.rejected,
+                "guessed_by_1": row.guess_rates.get(1, 0.0),
+                "guessed_by_5": row.guess_rates.get(5, 0.0),
+            }
+        results[criteria] = rows
+
+    print(
+        f"\nhat: {len(hat)} words ({args.part}), seed {args.seed}, "
+        f"{args.n_explain} hints, {args.n_guess} guesses, model {index.version}"
+    )
+    print("| criteria | points | hatbot | clean_naive_2 | ratio |")
+    print("|---|---|---:|---:|---:|")
+    for criteria, rows in results.items():
+        for key in ("total", "guessing", "explaining", "rejected", "guessed_by_1", "guessed_by_5"):
+            a, b = rows["hatbot"][key], rows.get("clean_naive_2", {}).get(key, 0)
+            ratio = f"{a / b:.2f}x" if b else "-"
+            fmt = "{:.0%}" if key.startswith("guessed") else "{:g}"
+            print(f"| {criteria} | {key} | {fmt.format(a)} | {fmt.format(b)} | {ratio} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
