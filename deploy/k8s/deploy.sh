@@ -74,7 +74,8 @@ if [ "$mode" = --render ]; then
 fi
 
 [ -n "$MODEL_STORE_URL" ] || die "set MODEL_STORE_URL: the pods fetch their model from it"
-echo "deploying ${IMAGE_NAME}:${IMAGE_TAG} with model ${MODEL_VERSION:-(the pointer's)} to namespace ${namespace}"
+model="${MODEL_VERSION:-whatever the pointer names at pod start}"
+echo "deploying ${IMAGE_NAME}:${IMAGE_TAG} with model ${model} to namespace ${namespace}"
 
 # Secrets come from CI variables at deploy time, never from the repository.
 if [ -n "${REGISTRY_USER:-}" ] && [ -n "${REGISTRY_PASSWORD:-}" ]; then

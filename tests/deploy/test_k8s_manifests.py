@@ -275,3 +275,70 @@ def test_lint_yaml_files_clean() -> None:
         cwd=REPO, check=False, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+FAKE_KUBECTL = """#!/usr/bin/env bash
+# Renders with the real kubectl; records every other call; fails `rollout status` on demand.
+if [ "$1" = kustomize ]; then exec "$REAL_KUBECTL" "$@"; fi
+printf '%s\\n' "$*" >> "$CALLS"
+case "$*" in
+  *"rollout status"*) [ -f "$FAIL_ROLLOUT" ] && { rm -f "$FAIL_ROLLOUT"; exit 1; }; exit 0 ;;
+  *"create secret"*) echo "kind: Secret" ;;
+  *"apply -f -"*) cat > /dev/null ;;
+  *"get deployment"*) echo "r.example.org/hatbot:abc" ;;
+esac
+exit 0
+"""
+
+
+def run_deploy_apply(
+    kubectl: str, tmp_path: Path, fail_rollout: bool, **variables: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    fake = tmp_path / "kubectl"
+    fake.write_text(FAKE_KUBECTL)
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    flag = tmp_path / "fail-rollout"
+    if fail_rollout:
+        flag.touch()
+    out = subprocess.run(
+        ["bash", str(K8S / "deploy.sh"), "production"],
+        check=False, capture_output=True, text=True, timeout=120,
+        env={
+            "PATH": os.environ["PATH"], "KUBECTL": str(fake), "REAL_KUBECTL": kubectl,
+            "CALLS": str(calls), "FAIL_ROLLOUT": str(flag),
+            "IMAGE_NAME": "r.example.org/hatbot", "IMAGE_TAG": "abc",
+            "MODEL_VERSION": "abc123def456", "MODEL_STORE_URL": "https://s.example.org/m",
+            **variables,
+        },
+    )
+    return out, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_deploy_script_apply_waits_for_rollout(kubectl: str, tmp_path: Path) -> None:
+    out, calls = run_deploy_apply(
+        kubectl, tmp_path, fail_rollout=False,
+        REGISTRY_SERVER="r.example.org", REGISTRY_USER="u", REGISTRY_PASSWORD="p",
+        MODEL_STORE_READ_HEADER="Deploy-Token: t",
+    )
+    assert out.returncode == 0, out.stderr
+    ns = "-n hatbot-production"
+    assert any(c.startswith(f"{ns} create secret docker-registry hatbot-registry") for c in calls)
+    assert any(c.startswith(f"{ns} create secret generic hatbot-model-store") for c in calls)
+    applied = [i for i, c in enumerate(calls) if c.startswith("apply -f ") and c != "apply -f -"]
+    waited = [i for i, c in enumerate(calls) if "rollout status deployment/hatbot" in c]
+    assert applied and waited and applied[0] < waited[0]
+    assert not any("rollout undo" in c for c in calls)
+
+
+def test_deploy_script_failed_rollout_undone(kubectl: str, tmp_path: Path) -> None:
+    out, calls = run_deploy_apply(kubectl, tmp_path, fail_rollout=True)
+    assert out.returncode == 1
+    assert "-n hatbot-production rollout undo deployment/hatbot" in calls
+    assert not any("create secret" in c for c in calls), "no secrets without their variables"
+
+
+def test_deploy_script_apply_needs_store_url(kubectl: str, tmp_path: Path) -> None:
+    out, calls = run_deploy_apply(kubectl, tmp_path, fail_rollout=False, MODEL_STORE_URL="")
+    assert out.returncode == 2 and "MODEL_STORE_URL" in out.stderr
+    assert calls == []
