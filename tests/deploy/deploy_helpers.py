@@ -41,7 +41,10 @@ def which_kubectl() -> str:
 def kustomize(kubectl: str, folder: Path) -> list[dict[str, Any]]:
     out = subprocess.run(
         [kubectl, "kustomize", str(folder)],
-        check=False, capture_output=True, text=True, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, f"kubectl kustomize {folder} failed:\n{out.stderr}"
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]

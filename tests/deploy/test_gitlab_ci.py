@@ -20,12 +20,26 @@ from deploy_helpers import REPO, in_ci
 CI = dict[str, Any]
 # Top-level keys that are not jobs.
 GLOBAL_KEYWORDS = {
-    "default", "include", "stages", "variables", "workflow", "image", "services", "cache",
-    "before_script", "after_script",
+    "default",
+    "include",
+    "stages",
+    "variables",
+    "workflow",
+    "image",
+    "services",
+    "cache",
+    "before_script",
+    "after_script",
 }
 SCRIPT_KEYS = ("before_script", "script", "after_script")
 REQUIRED_STAGES = [
-    "lint", "test", "pipeline", "promote", "build", "deploy-staging", "smoke-staging",
+    "lint",
+    "test",
+    "pipeline",
+    "promote",
+    "build",
+    "deploy-staging",
+    "smoke-staging",
     "deploy-production",
 ]
 
@@ -52,9 +66,7 @@ def resolve(ci: CI, name: str) -> dict[str, Any]:
 
 def jobs(ci: CI) -> dict[str, dict[str, Any]]:
     """The jobs, with `extends` resolved."""
-    return {
-        k: resolve(ci, k) for k in ci if k not in GLOBAL_KEYWORDS and not k.startswith(".")
-    }
+    return {k: resolve(ci, k) for k in ci if k not in GLOBAL_KEYWORDS and not k.startswith(".")}
 
 
 def flatten(lines: Any) -> Iterator[str]:
@@ -216,17 +228,24 @@ def decide(rules: list[dict[str, Any]] | None, env: dict[str, str]) -> str | Non
 
 PIPELINES = {
     "merge_request": {
-        "CI_PIPELINE_SOURCE": "merge_request_event", "CI_DEFAULT_BRANCH": "main",
+        "CI_PIPELINE_SOURCE": "merge_request_event",
+        "CI_DEFAULT_BRANCH": "main",
         "CI_MERGE_REQUEST_IID": "7",
     },
     "push_main": {
-        "CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main",
+        "CI_PIPELINE_SOURCE": "push",
+        "CI_COMMIT_BRANCH": "main",
+        "CI_DEFAULT_BRANCH": "main",
     },
     "schedule": {
-        "CI_PIPELINE_SOURCE": "schedule", "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main",
+        "CI_PIPELINE_SOURCE": "schedule",
+        "CI_COMMIT_BRANCH": "main",
+        "CI_DEFAULT_BRANCH": "main",
     },
     "push_feature": {
-        "CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "feature", "CI_DEFAULT_BRANCH": "main",
+        "CI_PIPELINE_SOURCE": "push",
+        "CI_COMMIT_BRANCH": "feature",
+        "CI_DEFAULT_BRANCH": "main",
     },
 }
 
@@ -252,7 +271,10 @@ def test_validate_gitlab_ci_against_gitlab_schema() -> None:
     cmd = [exe] if exe else [sys.executable, "-m", "check_jsonschema"]
     out = subprocess.run(
         [*cmd, "--builtin-schema", "vendor.gitlab-ci", str(REPO / ".gitlab-ci.yml")],
-        check=False, capture_output=True, text=True, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -374,16 +396,34 @@ def test_script_paths_exist(gitlab_ci: CI) -> None:
 
 def test_schedule_pipeline_retrains_and_checks_reproducibility(gitlab_ci: CI) -> None:
     created = pipeline(gitlab_ci, "schedule")
-    for job in ("data", "train", "evaluate", "reproducibility", "promote", "build",
-                "deploy-staging", "smoke-staging"):
+    for job in (
+        "data",
+        "train",
+        "evaluate",
+        "reproducibility",
+        "promote",
+        "build",
+        "deploy-staging",
+        "smoke-staging",
+    ):
         assert created.get(job) == "on_success", f"a scheduled pipeline does not run {job}"
     assert created["deploy-production"] == "manual"
 
 
 def test_main_pipeline_runs_lifecycle_production_manual(gitlab_ci: CI) -> None:
     created = pipeline(gitlab_ci, "push_main")
-    for job in ("ruff", "mypy", "pytest", "data", "train", "evaluate", "promote", "build",
-                "deploy-staging", "smoke-staging"):
+    for job in (
+        "ruff",
+        "mypy",
+        "pytest",
+        "data",
+        "train",
+        "evaluate",
+        "promote",
+        "build",
+        "deploy-staging",
+        "smoke-staging",
+    ):
         assert created.get(job) == "on_success", f"a push to main does not run {job}"
     assert created["deploy-production"] == "manual"
     assert created["rollback-production"] == "manual"
@@ -393,9 +433,7 @@ def test_merge_request_pipeline_never_deploys(gitlab_ci: CI) -> None:
     created = pipeline(gitlab_ci, "merge_request")
     assert {"ruff", "mypy", "pytest"} <= created.keys()
     assert not {j for j in created if j.startswith(("deploy", "rollback", "promote", "train"))}
-    assert pipeline(gitlab_ci, "push_feature").keys() <= {
-        "ruff", "mypy", "config-lint", "pytest"
-    }
+    assert pipeline(gitlab_ci, "push_feature").keys() <= {"ruff", "mypy", "config-lint", "pytest"}
 
 
 def test_reproducibility_gates_promotion(gitlab_ci: CI) -> None:
@@ -428,8 +466,14 @@ def test_deploy_jobs_set_image_from_commit(gitlab_ci: CI) -> None:
 
 def test_no_credentials_in_ci_file(gitlab_ci: CI) -> None:
     text = (REPO / ".gitlab-ci.yml").read_text()
-    for pattern in (r"-----BEGIN", r"glpat-", r"certificate-authority-data", r"client-key-data",
-                    r"AKIA[0-9A-Z]{16}", r"password\s*[:=]\s*[^$\s]"):
+    for pattern in (
+        r"-----BEGIN",
+        r"glpat-",
+        r"certificate-authority-data",
+        r"client-key-data",
+        r"AKIA[0-9A-Z]{16}",
+        r"password\s*[:=]\s*[^$\s]",
+    ):
         assert not re.search(pattern, text, flags=re.IGNORECASE), pattern
 
     def check(variables: dict[str, Any] | None, where: str) -> None:

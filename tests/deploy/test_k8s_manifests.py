@@ -36,8 +36,9 @@ def pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def container(docs: list[dict[str, Any]], name: str = "hatbot") -> dict[str, Any]:
-    (found,) = [c for c in pod_spec(docs)["containers"] if c["name"] == name]
-    return found
+    found: list[dict[str, Any]] = [c for c in pod_spec(docs)["containers"] if c["name"] == name]
+    assert len(found) == 1, f"expected one container {name}"
+    return found[0]
 
 
 def dockerfile_port() -> int:
@@ -57,7 +58,11 @@ def test_render_overlay_validates(rendered: Docs, overlay: str) -> None:
     validate_all(docs)
     kinds = {d["kind"] for d in docs}
     assert {
-        "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap"
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "ConfigMap",
     } <= kinds
 
 
@@ -153,7 +158,9 @@ def test_overlay_sets_namespace_pointer_and_bounds(rendered: Docs, overlay: str)
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (want["min"], want["max"])
     assert hpa["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1", "kind": "Deployment", "name": "hatbot"
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "hatbot",
     }
     (metric,) = hpa["spec"]["metrics"]
     assert metric["resource"]["name"] == "cpu"
@@ -169,7 +176,9 @@ def test_init_container_fetches_model_into_shared_volume(rendered: Docs, overlay
     script_dir = str(Path(init["command"][1]).parent)
     assert mounts["/models"] == "models"
     assert init["args"] == [
-        "fetch", "--dest=/models", "--version=$(MODEL_VERSION)",
+        "fetch",
+        "--dest=/models",
+        "--version=$(MODEL_VERSION)",
         "--pointer=$(HATBOT_MODEL_POINTER)",
     ]
     init_env = {e["name"] for e in init["env"]}
@@ -189,7 +198,10 @@ def test_init_container_fetches_model_into_shared_volume(rendered: Docs, overlay
 def render_deploy(env: str, **variables: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(K8S / "deploy.sh"), env, "--render"],
-        check=False, capture_output=True, text=True, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PATH": os.environ["PATH"], **variables},
     )
 
@@ -270,9 +282,21 @@ def test_render_podmonitor_component(kubectl: str, tmp_path: Path) -> None:
 def test_lint_yaml_files_clean() -> None:
     """yamllint (the project's dev tool) on the CI file and the manifests."""
     out = subprocess.run(
-        [sys.executable, "-m", "yamllint", "--strict", "-c", "deploy/k8s/yamllint.yaml",
-         ".gitlab-ci.yml", "deploy/k8s"],
-        cwd=REPO, check=False, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "yamllint",
+            "--strict",
+            "-c",
+            "deploy/k8s/yamllint.yaml",
+            ".gitlab-ci.yml",
+            "deploy/k8s",
+        ],
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -303,12 +327,20 @@ def run_deploy_apply(
         flag.touch()
     out = subprocess.run(
         ["bash", str(K8S / "deploy.sh"), "production"],
-        check=False, capture_output=True, text=True, timeout=120,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={
-            "PATH": os.environ["PATH"], "KUBECTL": str(fake), "REAL_KUBECTL": kubectl,
-            "CALLS": str(calls), "FAIL_ROLLOUT": str(flag),
-            "IMAGE_NAME": "r.example.org/hatbot", "IMAGE_TAG": "abc",
-            "MODEL_VERSION": "abc123def456", "MODEL_STORE_URL": "https://s.example.org/m",
+            "PATH": os.environ["PATH"],
+            "KUBECTL": str(fake),
+            "REAL_KUBECTL": kubectl,
+            "CALLS": str(calls),
+            "FAIL_ROLLOUT": str(flag),
+            "IMAGE_NAME": "r.example.org/hatbot",
+            "IMAGE_TAG": "abc",
+            "MODEL_VERSION": "abc123def456",
+            "MODEL_STORE_URL": "https://s.example.org/m",
             **variables,
         },
     )
@@ -317,8 +349,12 @@ def run_deploy_apply(
 
 def test_deploy_script_apply_waits_for_rollout(kubectl: str, tmp_path: Path) -> None:
     out, calls = run_deploy_apply(
-        kubectl, tmp_path, fail_rollout=False,
-        REGISTRY_SERVER="r.example.org", REGISTRY_USER="u", REGISTRY_PASSWORD="p",
+        kubectl,
+        tmp_path,
+        fail_rollout=False,
+        REGISTRY_SERVER="r.example.org",
+        REGISTRY_USER="u",
+        REGISTRY_PASSWORD="p",
         MODEL_STORE_READ_HEADER="Deploy-Token: t",
     )
     assert out.returncode == 0, out.stderr

@@ -306,7 +306,10 @@ def test_empty_url_refused() -> None:
 def run_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
-        check=False, capture_output=True, text=True, timeout=60,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", **env},
     )
 
@@ -334,9 +337,7 @@ def test_script_publish_fetch_exit_codes(tmp_path: Path, server: ObjectStore) ->
     assert (pointer.returncode, pointer.stdout.strip()) == (0, src.name)
 
     # What the initContainer runs, after Kubernetes expanded $(MODEL_VERSION) to "".
-    fetched = run_script(
-        "fetch", "--dest=" + dest, "--version=", "--pointer=staging", env=env
-    )
+    fetched = run_script("fetch", "--dest=" + dest, "--version=", "--pointer=staging", env=env)
     assert fetched.returncode == 0, fetched.stderr
     assert tree(tmp_path / "d" / src.name) == tree(src)
     assert (tmp_path / "d" / "staging").read_text().strip() == src.name
