@@ -11,6 +11,7 @@ An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`):
     proxy-<name>/vectors.npy      an opponent recipe's vectors of the same vocabulary
     proxy-<name>/candidates.npy   hat-eligible word ids ...
     proxy-<name>/hints.npy        ... and the hint ids that recipe's explainer gives for each
+    proxy-<name>/extra_words.txt  hints outside the vocabulary, numbered after it
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Proxy:
 
     name: str
     vectors: Vector
+    # Hint strings the vocabulary lacks, numbered after it.
+    extra: dict[str, int]
     # Inverted hint lists: for hint id h, `targets[starts[h]:starts[h+1]]` are the
     # candidates whose explanation holds h, at `positions[...]`.
     starts: NDArray[np.int64]
@@ -60,20 +63,24 @@ class Proxy:
         vectors = np.load(folder / "vectors.npy", mmap_mode="r")
         candidates = np.load(folder / "candidates.npy")
         hints = np.load(folder / "hints.npy")
+        extra_file = folder / "extra_words.txt"
+        extra_words = extra_file.read_text().split("\n")[:-1] if extra_file.exists() else []
         rows, cols = np.nonzero(hints >= 0)
         hint_ids = hints[rows, cols]
         order = np.argsort(hint_ids, kind="stable")
-        starts = np.searchsorted(hint_ids[order], np.arange(size + 1)).astype(np.int64)
+        total = size + len(extra_words)
+        starts = np.searchsorted(hint_ids[order], np.arange(total + 1)).astype(np.int64)
         return cls(
             name=folder.name.removeprefix("proxy-"),
             vectors=vectors,
+            extra={w: size + i for i, w in enumerate(extra_words)},
             starts=starts,
             targets=candidates[rows[order]].astype(np.int32),
             positions=cols[order].astype(np.int32),
         )
 
     def explained_by(self, hint: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
-        """Candidates whose explanation by this recipe holds `hint`, and where."""
+        """Candidates whose explanation by this recipe holds hint id `hint`, and where."""
         lo, hi = self.starts[hint], self.starts[hint + 1]
         return self.targets[lo:hi], self.positions[lo:hi]
 

@@ -222,6 +222,8 @@ class Strategy:
         total = np.zeros((n, prefixes), dtype=np.float32)
         total += p.prior_weight * self.prior[:, None]
         total += 0.02 * self.popularity[:, None]
+        if self.index.proxies:
+            total += p.reverse_weight * self._reverse(words)
         if not known:
             return total
         ids = np.array([i for _, i in known], dtype=np.int64)
@@ -230,16 +232,22 @@ class Strategy:
             queries /= np.linalg.norm(queries, axis=1, keepdims=True) + 1e-12
             weight = p.own_weight if g == 0 else p.proxy_weight / max(1, len(self.spaces) - 1)
             total += weight * (space @ queries.T)
-        if self.index.proxies:
-            reverse = np.zeros((n, prefixes), dtype=np.float32)
-            for proxy in self.index.proxies:
-                for m, (j, i) in enumerate(known):
-                    targets, positions = proxy.explained_by(i)
-                    match = 1.0 / (1.0 + 0.1 * np.abs(positions - j))
-                    reverse[targets, :] += match[:, None] * steps[None, :, m]
-            counts = np.maximum(steps.sum(axis=1), 1.0) * len(self.index.proxies)
-            total += p.reverse_weight * reverse / counts[None, :]
         return total
+
+    def _reverse(self, words: list[str]) -> NDArray[np.float32]:
+        """How well the hints so far match each candidate's explanation by each proxy recipe."""
+        prefixes = len(words)
+        reverse = np.zeros((len(self.index), prefixes), dtype=np.float32)
+        for proxy in self.index.proxies:
+            for j, word in enumerate(words):
+                i = self.index.ids.get(word, proxy.extra.get(word))
+                if i is None:
+                    continue
+                targets, positions = proxy.explained_by(i)
+                match = 1.0 / (1.0 + 0.1 * np.abs(positions - j))
+                reverse[targets, j:] += match[:, None]
+        hints_seen = np.arange(1, prefixes + 1, dtype=np.float32)
+        return reverse / (hints_seen * len(self.index.proxies))[None, :]
 
     def _pick(
         self, scores: NDArray[np.float32], hints: list[str], previous: list[str], n_words: int

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Callable
@@ -45,22 +44,37 @@ def vocabulary(corpus: Path, min_count: int) -> tuple[list[str], NDArray[np.int6
     return [w for w, _ in items], np.array([c for _, c in items], dtype=np.int64)
 
 
-def training_jobs(corpora: Corpora, params: Params, words: list[str], work: Path) -> list[Job]:
-    """hatbot's own model and the proxies, each exporting vectors of `words`."""
-    jobs = [Job(corpora.clean, fasttext_args(params.train), work / "own", tuple(words))]
+def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[str, Job]:
+    """hatbot's own model and the proxies, each exporting vectors of `words`.
+
+    Each job's folder is named by its inputs (corpus, fastText arguments, vocabulary),
+    beside the corpora it reads, so a finished training is reused by later runs.
+    """
+    recipes = {"own": (corpora.clean, fasttext_args(params.train))}
     for name, kind in PROXIES.items():
         corpus = corpora.raw if kind == "raw" else corpora.clean
-        args = {**LIBRARY_DEFAULTS, "thread": 1}
-        jobs.append(Job(corpus, args, work / f"proxy-{name}", tuple(words)))
+        recipes[f"proxy-{name}"] = (corpus, {**LIBRARY_DEFAULTS, "thread": 1})
+    vocabulary_digest = hashlib.sha256("\n".join(words).encode()).hexdigest()
+    jobs = {}
+    for role, (corpus, args) in recipes.items():
+        key = json.dumps([corpus.name, args, vocabulary_digest], sort_keys=True)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        out = corpora.clean.parent / "fasttext" / f"{role}-{digest}"
+        jobs[role] = Job(corpus, args, out, tuple(words))
     return jobs
 
 
 def proxy_hints(
     trained: Trained, words: list[str], candidates: NDArray[np.int64], depth: int
-) -> NDArray[np.int32]:
-    """For each candidate, the hints (word ids) the recipe's explainer gives after cleaning."""
+) -> tuple[NDArray[np.int32], list[str]]:
+    """For each candidate, the hints the recipe's explainer gives after the host's cleaning.
+
+    Hints are ids into the vocabulary, extended by the returned list of hint strings the
+    vocabulary lacks (a raw-corpus recipe says `nasas` where the cleaned corpus has `nasa`).
+    """
     assert trained.queries is not None
     ids = {w: i for i, w in enumerate(words)}
+    extra: list[str] = []
     own = normalise_rows(trained.vectors)
     queries = normalise_rows(trained.queries[candidates])
     cleaned = [normalise(w) for w in trained.words]
@@ -77,13 +91,15 @@ def proxy_hints(
                 hint = cleaned[col]
                 if trained.words[col] == target or not hint or too_close(target, hint):
                     continue
-                i = ids.get(hint)
-                if i is not None and i not in found:
-                    found.append(i)
+                if hint not in ids:
+                    ids[hint] = len(words) + len(extra)
+                    extra.append(hint)
+                if ids[hint] not in found:
+                    found.append(ids[hint])
                     if len(found) == depth:
                         break
             hints[start + row, : len(found)] = found
-    return hints
+    return hints, extra
 
 
 @dataclass(frozen=True)
@@ -143,9 +159,9 @@ def write_artifact(
         sub.mkdir(exist_ok=True)
         np.save(sub / "vectors.npy", normalise_rows(proxy.queries))
         np.save(sub / "candidates.npy", candidates.astype(np.int32))
-        np.save(
-            sub / "hints.npy", proxy_hints(proxy, words, candidates, params.strategy.proxy_depth)
-        )
+        hints, extra = proxy_hints(proxy, words, candidates, params.strategy.proxy_depth)
+        np.save(sub / "hints.npy", hints)
+        (sub / "extra_words.txt").write_text("".join(f"{w}\n" for w in extra))
     files = {
         str(p.relative_to(folder)): file_sha256(p)
         for p in sorted(folder.rglob("*"))
@@ -187,13 +203,11 @@ def build(
     words, counts = vocabulary(corpora.clean, params.train.min_count)
     if len(words) < 10:
         raise ValueError(f"only {len(words)} words occur {params.train.min_count}+ times")
-    work = scratch / "train"
-    jobs = training_jobs(corpora, params, words, work)
-    run_jobs(jobs, parallel=2)
-    trained = {job.out.name: Trained.load(job.out) for job in jobs}
+    jobs = training_jobs(corpora, params, words)
+    run_jobs([job for job in jobs.values() if not (job.out / "done.json").exists()], parallel=2)
+    trained = {role: Trained.load(job.out) for role, job in jobs.items()}
     eligible = hat_vocabulary(corpora.clean, lexicon.lemmatize)
     built = write_artifact(
         scratch / "artifact", words, counts, trained, lexicon, eligible, params, snapshot
     )
-    shutil.rmtree(work)
     return built
