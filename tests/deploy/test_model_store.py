@@ -344,3 +344,34 @@ def test_script_publish_fetch_exit_codes(tmp_path: Path, server: ObjectStore) ->
 
     no_url = run_script("get-pointer", "staging", env={})
     assert no_url.returncode == 1 and "MODEL_STORE_URL" in no_url.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "expected"),
+    [
+        # GitLab's generic package registry of this instance: the job token.
+        (
+            "https://gl.example.org/api/v4/projects/1/packages/generic/m/1.0.0",
+            {"CI_API_V4_URL": "https://gl.example.org/api/v4", "CI_JOB_TOKEN": "jt"},
+            "JOB-TOKEN: jt",
+        ),
+        # Any other store never sees the job token.
+        (
+            "https://gl.example.org.evil.example/api/v4/x",
+            {"CI_API_V4_URL": "https://gl.example.org/api/v4", "CI_JOB_TOKEN": "jt"},
+            None,
+        ),
+        ("https://s3.example.org/b", {"CI_API_V4_URL": "https://gl.example.org/api/v4"}, None),
+        # An explicit header wins.
+        (
+            "https://s3.example.org/b",
+            {"MODEL_STORE_HEADER": "Authorization: Bearer x"},
+            "Authorization: Bearer x",
+        ),
+        ("https://s3.example.org/b", {}, None),
+    ],
+)
+def test_store_header_job_token_only_for_own_gitlab(
+    url: str, env: dict[str, str], expected: str | None
+) -> None:
+    assert ms.store_header(url, env) == expected

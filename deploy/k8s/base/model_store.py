@@ -23,8 +23,9 @@ Commands (exit 0 on success, 1 on an error, 3 when the pointer or version is not
     set-pointer NAME VERSION
 
 Environment: MODEL_STORE_URL (the base URL) and MODEL_STORE_HEADER (optional, one
-`Name: value` header sent with every request, e.g. `JOB-TOKEN: ...` for GitLab's
-generic package registry or `Authorization: Bearer ...`).
+`Name: value` header sent with every request, e.g. `Authorization: Bearer ...`).
+In a GitLab job without MODEL_STORE_HEADER, a store under this GitLab's API (its
+generic package registry) gets the job token; no other store ever does.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -310,6 +312,16 @@ def set_pointer(store: Store, pointer: str, version: str) -> str | None:
     return old
 
 
+def store_header(url: str, env: Mapping[str, str]) -> str | None:
+    """MODEL_STORE_HEADER; in a GitLab job, the job token for this GitLab's own API only."""
+    if env.get("MODEL_STORE_HEADER"):
+        return env["MODEL_STORE_HEADER"]
+    api, token = env.get("CI_API_V4_URL", ""), env.get("CI_JOB_TOKEN", "")
+    if api and token and url.startswith(api.rstrip("/") + "/"):
+        return f"JOB-TOKEN: {token}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="model_store.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=os.environ.get("MODEL_STORE_URL", ""))
@@ -330,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("version")
     args = parser.parse_args(argv)
     try:
-        store = Store(args.url, os.environ.get("MODEL_STORE_HEADER") or None)
+        store = Store(args.url, store_header(args.url, os.environ))
         if args.command == "fetch":
             fetch(store, args.dest, args.version or None, args.pointer, args.optional)
         elif args.command == "publish":
