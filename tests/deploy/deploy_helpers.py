@@ -16,6 +16,8 @@ K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("staging", "production")
 # Schemas bundled with kubernetes-validate; 1.32 matches the kubectl on the machines.
 KUBERNETES_VERSION = "1.32.0"
+# The oldest Kubernetes the manifests support (the preStop `sleep` action is 1.30's).
+OLDEST_KUBERNETES = "1.30.0"
 
 
 def in_ci() -> bool:

@@ -14,7 +14,15 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
-from deploy_helpers import K8S, KUBERNETES_VERSION, OVERLAYS, REPO, find, kustomize
+from deploy_helpers import (
+    K8S,
+    KUBERNETES_VERSION,
+    OLDEST_KUBERNETES,
+    OVERLAYS,
+    REPO,
+    find,
+    kustomize,
+)
 
 Docs = dict[str, list[dict[str, Any]]]
 # What each overlay promises: its namespace, pointer and autoscaling bounds.
@@ -25,9 +33,12 @@ EXPECTED = {
 
 
 def validate_all(docs: list[dict[str, Any]]) -> None:
+    """Strict validation against the oldest supported, the reference and the newest schemas."""
     assert docs, "nothing rendered"
-    for doc in docs:
-        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    versions = {OLDEST_KUBERNETES, KUBERNETES_VERSION, kubernetes_validate.latest_version()}
+    for version in sorted(versions):
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
 
 
 def pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
