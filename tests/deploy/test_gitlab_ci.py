@@ -447,6 +447,8 @@ def test_reproducibility_gates_promotion(gitlab_ci: CI) -> None:
     )
     script = "\n".join(flatten(repro["script"]))
     assert script.count("diff ") >= 2 and "train.threads=1" in script
+    # The data store caches trained models: each run needs its own, or run b reuses run a's.
+    assert '--data-dir "repro/$run/data"' in script
 
 
 def test_deploy_jobs_set_image_from_commit(gitlab_ci: CI) -> None:
