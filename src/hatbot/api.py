@@ -13,6 +13,9 @@ from hatbot.app import Model, ModelManager
 from hatbot.config import Settings
 from hatbot.metrics import Metrics
 from hatbot.schemas import (
+    HINTS_NOTE,
+    N_NOTE,
+    WORD_NOTE,
     ErrorResponse,
     ExplainRequest,
     ExplainResponse,
@@ -24,9 +27,17 @@ from hatbot.schemas import (
 
 router = APIRouter()
 PAGE = (Path(__file__).parent / "page.html").read_text()
+UNREADY: dict[int | str, dict[str, object]] = {
+    503: {"model": ErrorResponse, "description": "No model is loaded yet."},
+}
 REFUSALS: dict[int | str, dict[str, object]] = {
     422: {"model": ErrorResponse, "description": "The request is invalid; `detail` says why."},
-    503: {"model": ErrorResponse, "description": "No model is loaded yet."},
+    **UNREADY,
+}
+# FastAPI answers 400 when a body cannot even be decoded (bytes that are not UTF-8 text).
+BODY_REFUSALS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorResponse, "description": "The body is not JSON text at all."},
+    **REFUSALS,
 }
 
 
@@ -57,14 +68,13 @@ ModelDep = Annotated[Model, Depends(get_model)]
 def clean_word(word: str, settings: Settings, what: str = "word") -> str:
     """The word as the host reads it (lowercase letters), or a 422 saying what is wrong."""
     if not word or len(word) > settings.max_word_length:
-        raise HTTPException(
-            422, f"{what} must be 1 to {settings.max_word_length} characters long"
-        )
+        raise HTTPException(422, f"{what} must be 1 to {settings.max_word_length} characters long")
+    # Checked before lowercasing: "İ" and "K" (Kelvin) lowercase to ASCII letters.
+    if any(ch.isalpha() and not ch.isascii() for ch in word):
+        raise HTTPException(422, f"{what} {word!r} is not English: only letters a-z are played")
     letters = "".join(ch for ch in word.lower() if ch.isalpha())
     if not letters:
         raise HTTPException(422, f"{what} {word!r} holds no letters")
-    if not letters.isascii():
-        raise HTTPException(422, f"{what} {word!r} is not English: only letters a-z are played")
     return letters
 
 
@@ -75,11 +85,13 @@ def check_n_words(n_words: int, settings: Settings) -> int:
 
 
 def check_hints(words: list[str], settings: Settings) -> list[str]:
+    """The hints a guess plays: cleaned, repeats dropped, the first `max_played_hints`."""
     if not words:
         raise HTTPException(422, "give at least one hint in `words`")
     if len(words) > settings.max_hints:
         raise HTTPException(422, f"at most {settings.max_hints} hints are accepted")
-    return [clean_word(w, settings, "hint") for w in words]
+    hints = dict.fromkeys(clean_word(w, settings, "hint") for w in words)
+    return list(hints)[: settings.max_played_hints]
 
 
 def explain_words(model: Model, word: str, n_words: int, metrics: Metrics) -> list[str]:
@@ -110,15 +122,20 @@ async def page() -> str:
 
 
 @router.get(
-    "/explain", response_model=list[str], tags=["host protocol"], responses=REFUSALS,
+    "/explain",
+    response_model=list[str],
+    tags=["host protocol"],
+    responses=REFUSALS,
     summary="Explain a word (host protocol)",
 )
 async def explain(
     model: ModelDep,
     settings: SettingsDep,
     metrics: MetricsDep,
-    word: Annotated[str, Query(description="The word to explain.", examples=["space"])],
-    n_words: Annotated[int, Query(description="How many hints to give.", examples=[5])],
+    word: Annotated[str, Query(description=WORD_NOTE, examples=["space"])],
+    n_words: Annotated[
+        int, Query(description=f"How many hints to give, at most. {N_NOTE}", examples=[5])
+    ],
 ) -> list[str]:
     """Hints for `word`, most telling first: a bare JSON list of lowercase words.
 
@@ -130,7 +147,10 @@ async def explain(
 
 
 @router.get(
-    "/guess", response_model=list[str], tags=["host protocol"], responses=REFUSALS,
+    "/guess",
+    response_model=list[str],
+    tags=["host protocol"],
+    responses=REFUSALS,
     summary="Guess a word from hints (host protocol)",
 )
 async def guess(
@@ -139,20 +159,27 @@ async def guess(
     metrics: MetricsDep,
     words: Annotated[
         list[str],
-        Query(description="The hints so far, repeated, first hint first.", examples=["nasa"]),
+        Query(
+            description=f"The hints so far, one `words=` each, first hint first. {HINTS_NOTE}",
+            examples=[["nasa", "orbit", "shuttle"]],
+        ),
     ],
-    n_words: Annotated[int, Query(description="How many guesses to give.", examples=[5])],
+    n_words: Annotated[
+        int, Query(description=f"How many guesses to give, at most. {N_NOTE}", examples=[5])
+    ],
 ) -> list[str]:
     """Guesses of the hidden word: a bare JSON list of lowercase words, likeliest first.
 
     Never a hint, never a word the host's rules exclude given the hints, and
-    never a guess already made for a shorter prefix of the same hints.
+    never a guess already made for a shorter prefix of the same hints. Only the
+    first 10 distinct hints are played (`HATBOT_MAX_PLAYED_HINTS`; the host sends
+    at most 10).
     """
     hints = check_hints(words, settings)
     return guess_words(model, hints, check_n_words(n_words, settings), metrics)
 
 
-@router.post("/v1/explain", tags=["typed API"], responses=REFUSALS, summary="Explain a word")
+@router.post("/v1/explain", tags=["typed API"], responses=BODY_REFUSALS, summary="Explain a word")
 async def explain_v1(
     body: ExplainRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep
 ) -> ExplainResponse:
@@ -162,7 +189,7 @@ async def explain_v1(
     return ExplainResponse(words=words, model_version=model.version)
 
 
-@router.post("/v1/guess", tags=["typed API"], responses=REFUSALS, summary="Guess a word")
+@router.post("/v1/guess", tags=["typed API"], responses=BODY_REFUSALS, summary="Guess a word")
 async def guess_v1(
     body: GuessRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep
 ) -> GuessResponse:
@@ -172,7 +199,7 @@ async def guess_v1(
     return GuessResponse(words=words, model_version=model.version)
 
 
-@router.get("/v1/model", tags=["operations"], responses=REFUSALS, summary="The serving model")
+@router.get("/v1/model", tags=["operations"], responses=UNREADY, summary="The serving model")
 async def model_info(model: ModelDep) -> ModelResponse:
     """Version, training parameters, data checksums and evaluation metrics of the model."""
     m = model.index.manifest
@@ -194,7 +221,10 @@ async def healthz() -> HealthResponse:
 
 
 @router.get(
-    "/readyz", tags=["operations"], summary="Readiness", response_model=HealthResponse,
+    "/readyz",
+    tags=["operations"],
+    summary="Readiness",
+    response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "No model loaded yet."}},
 )
 async def readyz(request: Request) -> HealthResponse | JSONResponse:

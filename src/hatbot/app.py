@@ -13,13 +13,13 @@ from typing import TypedDict
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.routing import Match
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator.routing import get_route_name
 
 import hatbot
 from hatbot.config import Settings
-from hatbot.index import ArtifactError, WordIndex
+from hatbot.index import WordIndex
 from hatbot.metrics import Metrics
 from hatbot.store import ModelStore
 from hatbot.strategy import Strategy
@@ -81,7 +81,7 @@ class ModelManager:
         started = time.perf_counter()
         try:
             model = await asyncio.to_thread(load_model, self.store.path(version))
-        except (ArtifactError, OSError, ValueError, KeyError, IndexError) as exc:
+        except Exception as exc:  # whatever breaks a new artifact, the old model keeps serving
             self._failed = version
             self.metrics.model_load_failures.inc()
             log.error("refused model %s, still serving %s: %s", version, serving, exc)
@@ -93,13 +93,18 @@ class ModelManager:
         self.metrics.model_loaded.set(1)
         log.info(
             "serving model %s (%d words), loaded in %.2f s",
-            model.version, len(model.index), time.perf_counter() - started,
+            model.version,
+            len(model.index),
+            time.perf_counter() - started,
         )
 
     async def watch(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:  # a dead watcher would silently stop all future updates
+                log.exception("checking the %s pointer failed", self.pointer)
 
 
 class State(TypedDict):
@@ -108,7 +113,9 @@ class State(TypedDict):
     metrics: Metrics
 
 
-def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, registry: CollectorRegistry | None = None
+) -> FastAPI:
     """Build the service; nothing is loaded until the lifespan starts."""
     from hatbot.api import router
 
@@ -122,7 +129,9 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
         models = ModelManager(settings, metrics)
         await models.refresh()
         if models.current is None:
-            log.warning("no %s model in %s yet: not ready", settings.model_pointer, settings.model_store)
+            log.warning(
+                "no %s model in %s yet: not ready", settings.model_pointer, settings.model_store
+            )
         watcher = asyncio.create_task(models.watch()) if settings.reload_interval > 0 else None
         try:
             yield {"settings": settings, "models": models, "metrics": metrics}
@@ -156,21 +165,18 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     @app.middleware("http")
     async def access_log(request: Request, call_next):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
-        handler = next(
-            (
-                getattr(route, "path", "")
-                for route in app.router.routes
-                if route.matches(request.scope)[0] == Match.FULL
-            ),
-            None,
-        )
+        # The instrumentator's own resolution, so both label a route alike: FastAPI keeps
+        # included routers as one opaque route, which matching app.router.routes misses.
+        handler = get_route_name(request, should_include_root_path=False)
         if handler is None or handler == "/metrics":
             response: Response = await call_next(request)
         else:
             with metrics.in_progress.labels(request.method, handler).track_inprogress():
                 response = await call_next(request)
         log.info(
-            "method=%s path=%s status=%d ms=%.2f", request.method, request.url.path,
+            "method=%s path=%s status=%d ms=%.2f",
+            request.method,
+            request.url.path,
             response.status_code,
             (time.perf_counter() - started) * 1000,
         )
