@@ -58,11 +58,25 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _guarded(stage: Any, *args: Any) -> Any:
-    """Run a stage, turning its known failures into a message and exit code 1."""
+    """Run a stage: its known failures become a one-line message and exit code 1, any other
+    exception its traceback and exit code 1, an interrupt (Ctrl-C, SIGTERM) exit code 130.
+
+    Stages clean up after themselves on the way out (scratch folders, fastText
+    workers), so whatever the exit, the stores hold no half-written file.
+    """
+    import signal
+    import threading
+    import traceback
+
     from hatbot.index import ArtifactError
     from hatbot.pipeline.corpus import CorpusError
     from hatbot.pipeline.train import TrainingError
 
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
         return stage(*args)
     except (
@@ -74,6 +88,14 @@ def _guarded(stage: Any, *args: Any) -> Any:
         OSError,
     ) as exc:
         _fail(f"{type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        _fail("interrupted; the stores keep only complete files", 130)
+    except Exception as exc:
+        traceback.print_exc()
+        _fail(f"unexpected {type(exc).__name__}: {exc}")
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _setup_logging(level: str = "info") -> None:
@@ -138,7 +160,8 @@ def data_fetch(
     """Download or copy the corpus into the data store and verify it."""
     from hatbot.pipeline.run import fetch
 
-    overrides = [*(set_ or []), *([f"data.sha256={sha256}"] if sha256 else [])]
+    _setup_logging()
+    overrides = [*(set_ or []), *([f"data.sha256={json.dumps(sha256)}"] if sha256 else [])]
     params = _params(params_file, overrides, source)
     record = _guarded(fetch, _paths(data_dir, Path("models")), params)
     typer.echo(json.dumps(record, indent=2))
@@ -149,9 +172,11 @@ def data_add(
     source: Annotated[str, typer.Argument(help="JSON file or URL of texts.")],
     data_dir: DataOpt = Path("data"),
 ) -> None:
-    """Add texts published during a tournament (JSON objects with a "text" key)."""
+    """Add texts published during a tournament (JSON objects with a "text" key); the next
+    training uses them with the corpus."""
     from hatbot.pipeline.corpus import DataStore
 
+    _setup_logging()
     record = _guarded(DataStore(data_dir).add, source)
     typer.echo(json.dumps(record, indent=2))
 
@@ -166,6 +191,7 @@ def train(
     """Preprocess, train fastText, export the artifact; it becomes the staging model."""
     from hatbot.pipeline.run import train as train_stage
 
+    _setup_logging()
     version = _guarded(train_stage, _paths(data_dir, models_dir), _params(params_file, set_))
     typer.echo(f"trained model {version} (now staging)")
 
@@ -181,6 +207,7 @@ def evaluate(
     """Play the model against the baseline panel on the held-out hat; print its metrics."""
     from hatbot.pipeline.run import evaluate as evaluate_stage
 
+    _setup_logging()
     metrics = _guarded(
         evaluate_stage, _paths(data_dir, models_dir), _params(params_file, set_), version
     )
@@ -194,9 +221,11 @@ def promote(
     data_dir: DataOpt = Path("data"),
     models_dir: ModelsOpt = Path("models"),
 ) -> None:
-    """Promote staging to production if it scores at least production's score."""
+    """Promote staging to production if it passes the sanity checks and scores at least
+    production's score on the same hat and panel; print the decision and why."""
     from hatbot.pipeline.run import promote_staging
 
+    _setup_logging()
     decision = _guarded(promote_staging, _paths(data_dir, models_dir), _params(params_file, set_))
     typer.echo(decision.reason)
 

@@ -88,9 +88,9 @@ def evaluate(
         selfplay = [StrategyPlayer(f"{name}_a", strategy), StrategyPlayer(f"{name}_b", strategy)]
         result = asyncio.run(_play(selfplay, hat, config, lexicon))
         metrics |= summarise(result, f"{name}_a", f"{criteria}_selfplay")
-    metrics["score_vs_panel"] = sum(
-        metrics[f"{c}_panel_total"] for c in params.criteria
-    ) / len(params.criteria)
+    metrics["score_vs_panel"] = sum(metrics[f"{c}_panel_total"] for c in params.criteria) / len(
+        params.criteria
+    )
     return metrics
 
 
@@ -142,7 +142,11 @@ def run_tournament(
         if seed not in panels:
             corpora = prepare(DataStore(paths.data), params.preprocess)
             folder = corpora.clean.parent / f"panel-seed{seed}"
-            panels[seed] = Panel(train_baseline_models(corpora.clean, corpora.raw, folder, seed))
+            panels[seed] = Panel(
+                train_baseline_models(
+                    corpora.clean, corpora.raw, folder, seed, params.evaluate.panel_args or None
+                )
+            )
         return panels[seed]
 
     players: list[Player] = [_builtin_player(b, panel, panel_seed, store) for b in builtins]

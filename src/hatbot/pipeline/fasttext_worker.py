@@ -3,20 +3,40 @@
 Runs in a fresh interpreter that imports nothing but fastText and NumPy:
 fastText 0.9.3 trains once per process, and measured here, training after
 pydantic is imported in the same process ends in `Encountered NaN`.
-JOB is a JSON file: {"corpus", "args", "out", "queries" (a words file or null), "keep_bin"}.
+JOB is a JSON file: {"corpus", "args", "out", "queries" (a words file or null), "keep_bin",
+"parent" (the pid of the pipeline process, or null)}.
 """
 
+import contextlib
+import ctypes
 import json
+import os
+import signal
 import sys
 import traceback
 from pathlib import Path
 
 import numpy as np
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int | None) -> bool:
+    """Ask Linux to kill this worker when its parent dies (even by SIGKILL), so no orphan
+    keeps training into a scratch folder; False when the parent is already gone."""
+    if parent is None:
+        return True
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: nothing to arrange
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    return os.getppid() == parent
+
 
 def main(job_path: str) -> int:
     job = json.loads(Path(job_path).read_text())
     out = Path(job["out"])
+    if not _die_with(job.get("parent")):
+        (out / "error.txt").write_text("the pipeline process ended before training started\n")
+        return 1
     try:
         import fasttext
 

@@ -21,7 +21,7 @@ class DataParams(_Section):
     # A URL or a local path: an archive (20news-19997 or 20news-bydate layout) or a folder.
     source: str = CANONICAL_CORPUS_URL
     # Expected sha256 of the source; None records the checksum without checking it.
-    sha256: str | None = None
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
 
 
 class PreprocessParams(_Section):
@@ -56,12 +56,17 @@ class EvaluateParams(_Section):
     n_guess: int = Field(5, ge=1, le=50)
     # Share of hat-eligible words held out for evaluation (never used for tuning).
     heldout_share: float = Field(0.5, gt=0, lt=1)
+    # fastText arguments overriding the library defaults of the baseline panel's models
+    # (empty: the real recipe; tests shrink it, e.g. {bucket: 20000, dim: 16}).
+    panel_args: dict[str, int | float | str] = Field(default_factory=dict)
 
 
 class PromoteParams(_Section):
     # The evaluation metric that decides promotion, and the margin it must keep.
     metric: str = "score_vs_panel"
     min_delta: float = 0.0
+    # Sanity floor: a model whose metric is not above this is never promoted.
+    min_score: float = 0.0
 
 
 class Params(_Section):
@@ -76,14 +81,44 @@ class Params(_Section):
 
     @classmethod
     def load(cls, path: Path | None, overrides: list[str] | None = None) -> Params:
-        """Read `path` (if given) and apply `section.key=value` overrides (values are YAML)."""
+        """Read `path` (if given) and apply `section.key=value` overrides (values are YAML;
+        a deeper key such as `evaluate.panel_args.bucket=20000` sets one entry of a mapping)."""
         raw: dict[str, Any] = {}
         if path is not None:
-            raw = yaml.safe_load(path.read_text()) or {}
+            try:
+                raw = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+            if not isinstance(raw, dict):
+                raise ValueError(f"{path} does not hold a mapping of sections")
         for item in overrides or []:
             key, sep, value = item.partition("=")
-            section, dot, name = key.partition(".")
-            if not sep or not dot:
+            names = key.strip().split(".")
+            if not sep or len(names) < 2 or not all(names):
                 raise ValueError(f"override {item!r} is not of the form section.key=value")
-            raw.setdefault(section, {})[name] = yaml.safe_load(value)
+            target = raw
+            for name in names[:-1]:
+                target = target.setdefault(name, {})
+                if not isinstance(target, dict):
+                    raise ValueError(f"override {item!r}: {name} is not a section")
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"override {item!r}: the value is not valid YAML") from exc
+            if _expects_text(cls, names) and parsed is not None and not isinstance(parsed, str):
+                parsed = value.strip()  # a checksum of digits, a path named 2024: text
+            target[names[-1]] = parsed
         return cls.model_validate(raw)
+
+
+def _expects_text(model: type[BaseModel], names: list[str]) -> bool:
+    """Whether the parameter at `names` is a text field (`str` or `str | None`)."""
+    field = None
+    for name in names:
+        field = model.model_fields.get(name)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return field is not None and field.annotation in (str, str | None)

@@ -25,17 +25,26 @@ class Decision:
     production: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"promoted": self.promoted, "reason": self.reason,
-                "candidate": self.candidate, "production": self.production}
+        return {
+            "promoted": self.promoted,
+            "reason": self.reason,
+            "candidate": self.candidate,
+            "production": self.production,
+        }
 
 
-def sanity_problems(metrics: dict[str, Any], metric: str) -> list[str]:
+def sanity_problems(metrics: dict[str, Any], metric: str, min_score: float = 0.0) -> list[str]:
     """What disqualifies a model whatever its score."""
     problems = []
     value = metrics.get(metric)
     if not isinstance(value, int | float) or not math.isfinite(value):
         problems.append(f"its {metric} is missing or not a number")
-    for key, count in metrics.items():
+    elif value <= min_score:
+        problems.append(f"its {metric} {value:.4f} is not above {min_score:g}")
+    hat_size = metrics.get("hat_size")
+    if not isinstance(hat_size, int | float) or hat_size < 1:
+        problems.append("it was not evaluated on a hat of at least one word")
+    for key, count in sorted(metrics.items()):
         if key.endswith(("_panel_rejected", "_selfplay_rejected")) and count:
             problems.append(f"the host rejected {count:g} of its explanation words ({key})")
         if key.endswith(("_panel_failures", "_selfplay_failures")) and count:
@@ -51,22 +60,35 @@ def decide(
     params: PromoteParams,
 ) -> Decision:
     """The promotion rule; pure, so it is tested on its own."""
-    problems = sanity_problems(metrics, params.metric)
+    problems = sanity_problems(metrics, params.metric, params.min_score)
     if problems:
         return Decision(False, "refused: " + "; ".join(problems), candidate, production)
     new = float(metrics[params.metric])
     if production is None or production_metrics is None:
-        return Decision(True, f"promoted: no production model yet ({params.metric} {new:.4f})",
-                        candidate, production)
+        return Decision(
+            True,
+            f"promoted: no production model yet ({params.metric} {new:.4f})",
+            candidate,
+            production,
+        )
     if production == candidate:
-        return Decision(False, "refused: the candidate is already in production",
-                        candidate, production)
+        return Decision(
+            False, "refused: the candidate is already in production", candidate, production
+        )
     old = float(production_metrics.get(params.metric, float("-inf")))
     if new >= old + params.min_delta:
-        return Decision(True, f"promoted: {params.metric} {new:.4f} >= production's {old:.4f}"
-                        f" + {params.min_delta:g}", candidate, production)
-    return Decision(False, f"refused: {params.metric} {new:.4f} < production's {old:.4f}"
-                    f" + {params.min_delta:g}", candidate, production)
+        return Decision(
+            True,
+            f"promoted: {params.metric} {new:.4f} >= production's {old:.4f} + {params.min_delta:g}",
+            candidate,
+            production,
+        )
+    return Decision(
+        False,
+        f"refused: {params.metric} {new:.4f} < production's {old:.4f} + {params.min_delta:g}",
+        candidate,
+        production,
+    )
 
 
 def manifest(store: ModelStore, version: str) -> dict[str, Any]:
@@ -78,11 +100,13 @@ def promote(
     store: ModelStore,
     params: PromoteParams,
     production_metrics: dict[str, Any] | None = None,
+    apply: bool = True,
 ) -> Decision:
     """Promote the staging model if it beats production; move the pointer atomically.
 
     `production_metrics` are production's metrics measured in this run on the
     candidate's hat and panel; without them, the production manifest's are used.
+    With `apply` false the decision is only taken (`apply_decision` moves the pointer).
     """
     candidate = store.read("staging")
     if candidate is None:
@@ -91,10 +115,20 @@ def promote(
     if production is not None and production_metrics is None:
         production_metrics = manifest(store, production).get("metrics", {})
     decision = decide(
-        candidate, manifest(store, candidate).get("metrics", {}), production,
-        production_metrics, params,
+        candidate,
+        manifest(store, candidate).get("metrics", {}),
+        production,
+        production_metrics,
+        params,
     )
-    if decision.promoted:
-        store.point("production", candidate)
     log.info("promotion of %s: %s", candidate, decision.reason)
+    if apply:
+        apply_decision(store, decision)
     return decision
+
+
+def apply_decision(store: ModelStore, decision: Decision) -> None:
+    """Point production at the candidate if the decision says so (one atomic rename)."""
+    if decision.promoted:
+        store.point("production", decision.candidate)
+        log.info("production is now %s (was %s)", decision.candidate, decision.production)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from hatbot.index import WordIndex
 from hatbot.pipeline.artifact import build, write_manifest
 from hatbot.pipeline.corpus import Corpora, DataStore, prepare
 from hatbot.pipeline.params import Params
-from hatbot.pipeline.promote import Decision, promote
+from hatbot.pipeline.promote import Decision, apply_decision, promote
 from hatbot.store import ModelStore
 
 log = logging.getLogger("hatbot.pipeline")
@@ -49,8 +51,8 @@ def train(paths: Paths, params: Params) -> str:
     data = DataStore(paths.data)
     corpora = prepare(data, params.preprocess)
     store = ModelStore(paths.models)
-    with tempfile.TemporaryDirectory(dir=store.staging_dir()) as scratch:
-        built = build(corpora, params, data.snapshot(), Path(scratch), _lexicon())
+    with store.scratch() as scratch:
+        built = build(corpora, params, data.snapshot(), scratch, _lexicon())
         store.add(built.folder, built.version)
     store.point("staging", built.version)
     return built.version
@@ -59,8 +61,11 @@ def train(paths: Paths, params: Params) -> str:
 def evaluation_key(params: Params, corpora: Corpora, snapshot_id: str) -> str:
     """Identifies the evaluation setup (hat, rules, panel data): equal keys, comparable scores."""
     payload = json.dumps(
-        {"evaluate": params.evaluate.model_dump(mode="json"), "data": snapshot_id,
-         "corpus_tokens": corpora.tokens},
+        {
+            "evaluate": params.evaluate.model_dump(mode="json"),
+            "data": snapshot_id,
+            "corpus_tokens": corpora.tokens,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
@@ -71,7 +76,14 @@ def _panel(paths: Paths, params: Params, corpora: Corpora) -> Any:
     from hatbot.pipeline.evaluate import Panel
 
     folder = corpora.clean.parent / f"panel-seed{params.evaluate.seed}"
-    return Panel(train_baseline_models(corpora.clean, corpora.raw, folder, params.evaluate.seed))
+    models = train_baseline_models(
+        corpora.clean,
+        corpora.raw,
+        folder,
+        params.evaluate.seed,
+        params.evaluate.panel_args or None,
+    )
+    return Panel(models)
 
 
 def evaluate(paths: Paths, params: Params, version: str | None = None) -> dict[str, Any]:
@@ -97,30 +109,70 @@ def evaluate(paths: Paths, params: Params, version: str | None = None) -> dict[s
     return metrics
 
 
-def promote_staging(paths: Paths, params: Params) -> Decision:
-    """Stage 4: staging replaces production if it scores at least as well on the same setup."""
+def promote_staging(paths: Paths, params: Params, apply: bool = True) -> Decision:
+    """Stage 4: staging replaces production if it scores at least as well on the same setup.
+
+    With `apply` false the decision is taken but production does not move yet.
+    """
     store = ModelStore(paths.models)
     production = store.read("production")
     production_metrics = None
     if production is not None and production != store.read("staging"):
         production_metrics = evaluate(paths, params, production)
-    return promote(store, params.promote, production_metrics)
+    return promote(store, params.promote, production_metrics, apply=apply)
+
+
+@contextmanager
+def _stage(name: str, number: int, total: int = 4) -> Iterator[None]:
+    log.info("stage %d/%d %s: started", number, total, name)
+    start = time.monotonic()
+    try:
+        yield
+    except BaseException as exc:
+        log.error(
+            "stage %d/%d %s: failed after %.1f s: %s: %s",
+            number,
+            total,
+            name,
+            time.monotonic() - start,
+            type(exc).__name__,
+            exc,
+        )
+        raise
+    log.info("stage %d/%d %s: done in %.1f s", number, total, name, time.monotonic() - start)
 
 
 def run_pipeline(paths: Paths, params: Params, track: bool = True) -> dict[str, Any]:
-    """Every stage in order; returns what each produced, and records the run."""
-    record = fetch(paths, params)
-    version = train(paths, params)
-    metrics = evaluate(paths, params, version)
-    decision = promote_staging(paths, params)
+    """Every stage in order; returns what each produced, and records the run.
+
+    A failing stage stops the run with its exception: the stages before it kept
+    what they wrote (the data store, a complete staging model). Production moves
+    last, after the run is recorded, so a run that fails anywhere (tracking
+    included) leaves production as it was.
+    """
+    stages: list[tuple[str, Callable[[], Any]]] = []
+    results: dict[str, Any] = {}
+    stages.append(("fetch", lambda: fetch(paths, params)))
+    stages.append(("train", lambda: train(paths, params)))
+    stages.append(("evaluate", lambda: evaluate(paths, params, results["train"])))
+    stages.append(("promote", lambda: promote_staging(paths, params, apply=False)))
+    for number, (name, stage) in enumerate(stages, start=1):
+        with _stage(name, number, len(stages)):
+            results[name] = stage()
+    version: str = results["train"]
+    metrics: dict[str, Any] = results["evaluate"]
+    decision: Decision = results["promote"]
     summary: dict[str, Any] = {
-        "corpus": record, "version": version, "metrics": metrics, "decision": decision.as_dict()
+        "corpus": results["fetch"],
+        "version": version,
+        "metrics": metrics,
+        "decision": decision.as_dict(),
     }
+    store = ModelStore(paths.models)
     if track:
         from hatbot.pipeline.artifact import git_commit
         from hatbot.pipeline.track import track_run
 
-        store = ModelStore(paths.models)
         manifest = json.loads((store.path(version) / "manifest.json").read_text())
         tags = {
             "version": version,
@@ -131,7 +183,13 @@ def run_pipeline(paths: Paths, params: Params, track: bool = True) -> dict[str, 
             "decision": decision.reason[:500],
         }
         summary["run_id"] = track_run(
-            paths.tracking, params.model_dump(mode="json"), metrics, tags,
-            store.path(version), run_name=version,
+            paths.tracking,
+            params.model_dump(mode="json"),
+            metrics,
+            tags,
+            store.path(version),
+            run_name=version,
+            data=manifest["data"],
         )
+    apply_decision(store, decision)
     return summary

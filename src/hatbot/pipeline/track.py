@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,40 @@ def track_run(
     tags: dict[str, str],
     artifact: Path | None,
     run_name: str,
+    data: dict[str, Any] | None = None,
 ) -> str:
-    """Record one pipeline run; returns its MLflow run id."""
+    """Record one pipeline run; returns its MLflow run id.
+
+    `data` (the manifest's data snapshot: every input file's checksum) is logged
+    as `data_snapshot.json`; the artifact folder goes under `model/`.
+    """
+    with warnings.catch_warnings():
+        # MLflow's own deprecations and its dependencies' (SQLAlchemy's `noload` loader in
+        # MLflow's SQL store) are not ours to fix, and must not fail a run.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return _track(root, params, metrics, tags, artifact, run_name, data)
+
+
+def _track(
+    root: Path,
+    params: dict[str, Any],
+    metrics: dict[str, Any],
+    tags: dict[str, str],
+    artifact: Path | None,
+    run_name: str,
+    data: dict[str, Any] | None,
+) -> str:
     import mlflow
 
-    if "MLFLOW_TRACKING_URI" in os.environ:
-        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    server = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if server:
+        mlflow.set_tracking_uri(server)
     else:
         root.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(f"sqlite:///{root.resolve() / 'mlflow.db'}")
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        location = None if "MLFLOW_TRACKING_URI" in os.environ else (root / "artifacts").resolve().as_uri()
+        location = None if server else (root / "artifacts").resolve().as_uri()
         mlflow.create_experiment(EXPERIMENT, artifact_location=location)
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(run_name=run_name) as run:
@@ -47,6 +71,8 @@ def track_run(
             {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float)}
         )
         mlflow.set_tags(tags)
+        if data is not None:
+            mlflow.log_dict(data, "data_snapshot.json")
         if artifact is not None:
             mlflow.log_artifacts(str(artifact), artifact_path="model")
         return str(run.info.run_id)

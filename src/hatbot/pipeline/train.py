@@ -9,8 +9,10 @@ interpreter that writes its vocabulary and vectors to a folder and exits.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +20,21 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from tqdm import tqdm
 
 from hatbot.pipeline.params import TrainParams
 
 # fastText's own defaults: what a team gets from `fasttext.train_unsupervised(path)`.
 LIBRARY_DEFAULTS: dict[str, Any] = {
-    "model": "skipgram", "dim": 100, "epoch": 5, "ws": 5, "minCount": 5,
-    "minn": 3, "maxn": 6, "lr": 0.05, "neg": 5,
+    "model": "skipgram",
+    "dim": 100,
+    "epoch": 5,
+    "ws": 5,
+    "minCount": 5,
+    "minn": 3,
+    "maxn": 6,
+    "lr": 0.05,
+    "neg": 5,
 }
 
 
@@ -47,9 +57,16 @@ class Job:
 
 def fasttext_args(params: TrainParams) -> dict[str, Any]:
     return {
-        "model": params.model, "dim": params.dim, "epoch": params.epoch, "ws": params.ws,
-        "minCount": params.min_count, "minn": params.minn, "maxn": params.maxn,
-        "lr": params.lr, "neg": params.neg, "thread": params.threads,
+        "model": params.model,
+        "dim": params.dim,
+        "epoch": params.epoch,
+        "ws": params.ws,
+        "minCount": params.min_count,
+        "minn": params.minn,
+        "maxn": params.maxn,
+        "lr": params.lr,
+        "neg": params.neg,
+        "thread": params.threads,
     }
 
 
@@ -62,8 +79,12 @@ def _start(job: Job) -> subprocess.Popen[bytes]:
         queries = job.out / "queries.txt"
         queries.write_text("\n".join(job.queries) + "\n")
     spec = {
-        "corpus": str(job.corpus), "args": job.args, "out": str(job.out),
-        "queries": str(queries) if queries else None, "keep_bin": job.keep_bin,
+        "corpus": str(job.corpus),
+        "args": job.args,
+        "out": str(job.out),
+        "queries": str(queries) if queries else None,
+        "keep_bin": job.keep_bin,
+        "parent": os.getpid(),
     }
     (job.out / "job.json").write_text(json.dumps(spec))
     return subprocess.Popen(
@@ -71,26 +92,51 @@ def _start(job: Job) -> subprocess.Popen[bytes]:
     )
 
 
-def run_jobs(jobs: Sequence[Job], parallel: int = 2) -> None:
-    """Train every job, each in a fresh interpreter, `parallel` at a time."""
+def _failure(job: Job, code: int) -> TrainingError:
+    error_file = job.out / "error.txt"
+    lines = error_file.read_text().strip().splitlines() if error_file.exists() else []
+    if lines:
+        detail = lines[-1]
+    elif code < 0:
+        detail = f"the worker was killed by signal {-code}"
+    else:
+        detail = "no error report"
+    return TrainingError(f"fastText training {job.out.name} failed (exit {code}): {detail}")
+
+
+def run_jobs(jobs: Sequence[Job], parallel: int = 2, poll: float = 0.2) -> None:
+    """Train every job, each in a fresh interpreter, `parallel` at a time.
+
+    The first failure stops everything: the other workers are killed and a
+    `TrainingError` says which training failed and why. So does an interrupt.
+    """
     pending = list(jobs)
     running: list[tuple[Job, subprocess.Popen[bytes]]] = []
+    # On a terminal the bar's clock ticks every second; in a log, a line every 30 s.
+    interval = 1.0 if sys.stderr.isatty() else 30.0
+    bar = tqdm(
+        total=len(pending), desc="train", unit="model", disable=not pending, mininterval=interval
+    )
     try:
         while pending or running:
             while pending and len(running) < parallel:
                 job = pending.pop(0)
                 running.append((job, _start(job)))
-            job, process = running.pop(0)
-            code = process.wait()
-            if code != 0 or not (job.out / "done.json").exists():
-                error_file = job.out / "error.txt"
-                lines = error_file.read_text().strip().splitlines() if error_file.exists() else []
-                detail = lines[-1] if lines else "no error report"
-                raise TrainingError(f"fastText training {job.out.name} failed (exit {code}): {detail}")
+            time.sleep(poll)
+            bar.update(0)  # keeps the elapsed time moving during a long training
+            for job, process in list(running):
+                code = process.poll()
+                if code is None:
+                    continue
+                running.remove((job, process))
+                if code != 0 or not (job.out / "done.json").exists():
+                    raise _failure(job, code)
+                bar.update(1)
     finally:
         for _, other in running:
             other.kill()
             other.wait()
+        bar.close()
 
 
 @dataclass(frozen=True)
@@ -115,4 +161,5 @@ class Trained:
 
 def normalise_rows(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: NDArray[np.float32] = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit

@@ -1,0 +1,98 @@
+"""fastText training in fresh processes: byte-identical single-threaded runs, clear failures."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hatbot.pipeline.train import Job, Trained, TrainingError, fasttext_args, run_jobs
+
+TINY_ARGS = {
+    "model": "skipgram",
+    "dim": 24,
+    "epoch": 2,
+    "ws": 5,
+    "minCount": 3,
+    "minn": 0,
+    "maxn": 0,
+    "lr": 0.05,
+    "neg": 5,
+    "thread": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def clean_corpus(tiny_paths: Any, tiny_params: Any) -> Path:
+    from hatbot.pipeline.corpus import DataStore, prepare
+
+    return prepare(DataStore(tiny_paths.data), tiny_params.preprocess).clean
+
+
+def test_single_threaded_training_is_byte_identical(clean_corpus: Path, tmp_path: Path) -> None:
+    jobs = [Job(clean_corpus, TINY_ARGS, tmp_path / name, ("space", "nosuchword")) for name in "ab"]
+    run_jobs(jobs, parallel=2)
+    a, b = (Trained.load(job.out) for job in jobs)
+    assert a.words == b.words and len(a.words) > 1000
+    assert a.vectors.tobytes() == b.vectors.tobytes()
+    assert a.queries is not None and b.queries is not None
+    assert a.queries.tobytes() == b.queries.tobytes() and a.queries.shape == (2, 24)
+    assert np.isfinite(a.vectors).all()
+    for name in ("vectors.npy", "counts.npy", "words.txt"):
+        assert (jobs[0].out / name).read_bytes() == (jobs[1].out / name).read_bytes()
+
+
+def test_fasttext_args_map_every_training_parameter() -> None:
+    from hatbot.pipeline.params import TrainParams
+
+    args = fasttext_args(
+        TrainParams(
+            model="cbow",
+            dim=7,
+            epoch=3,
+            ws=2,
+            min_count=4,
+            minn=2,
+            maxn=4,
+            lr=0.1,
+            neg=3,
+            threads=2,
+        )
+    )
+    assert args == {
+        "model": "cbow",
+        "dim": 7,
+        "epoch": 3,
+        "ws": 2,
+        "minCount": 4,
+        "minn": 2,
+        "maxn": 4,
+        "lr": 0.1,
+        "neg": 3,
+        "thread": 2,
+    }
+
+
+def test_a_diverging_training_fails_with_fasttexts_error_and_stops_the_others(
+    clean_corpus: Path, tmp_path: Path
+) -> None:
+    slow = Job(clean_corpus, {**TINY_ARGS, "epoch": 200, "dim": 100}, tmp_path / "slow")
+    bad = Job(clean_corpus, {**TINY_ARGS, "lr": 1.0}, tmp_path / "diverging")
+    start = time.monotonic()
+    with pytest.raises(TrainingError, match=r"diverging failed \(exit 1\).*Encountered NaN"):
+        run_jobs([slow, bad], parallel=2)
+    assert time.monotonic() - start < 60  # the slow one was stopped, not waited for
+    assert not (slow.out / "done.json").exists() and not (bad.out / "done.json").exists()
+
+
+def test_a_missing_corpus_fails_clearly(tmp_path: Path) -> None:
+    job = Job(tmp_path / "nothing.txt", TINY_ARGS, tmp_path / "out")
+    with pytest.raises(TrainingError, match="out failed"):
+        run_jobs([job])
+
+
+def test_no_jobs_is_nothing_to_do() -> None:
+    run_jobs([])
