@@ -1,0 +1,77 @@
+"""The real thing: `hatbot pipeline` on the whole corpus with the project's params.yaml.
+
+About 20-25 minutes on 2 cores (see docs/PIPELINE.md). It shares nothing with the other
+tests (its own data, model and tracking folders; nothing cached), so it proves that a
+fresh checkout goes from corpus to promoted model in one command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_full_corpus_pipeline_promotes_a_sane_model(corpus_archive: Path, tmp_path: Path) -> None:
+    from hatbot.index import WordIndex
+    from hatbot.pipeline.corpus import sha256_file
+    from hatbot.pipeline.params import Params
+    from hatbot.store import ModelStore
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["HATBOT_NLTK_DATA"] = str(tmp_path / "nltk_data")  # WordNet laid out afresh too
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hatbot.cli",
+            "pipeline",
+            "--params",
+            str(REPO / "params.yaml"),
+            "--source",
+            str(corpus_archive),
+            "--data-dir",
+            "data",
+            "--models-dir",
+            "models",
+            "--tracking-dir",
+            "mlruns",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=3 * 3600,
+    )
+    assert process.returncode == 0, process.stderr[-5000:]
+    store = ModelStore(tmp_path / "models")
+    version = store.read("production")
+    assert version is not None and store.read("staging") == version
+    assert f"model {version}: score_vs_panel" in process.stdout
+    index = WordIndex(store.path(version))  # every file matches its checksum
+    manifest = index.manifest
+    assert manifest["params"] == Params.load(REPO / "params.yaml").model_dump(mode="json")
+    assert manifest["data"]["corpus"]["sha256"] == sha256_file(corpus_archive)
+    assert manifest["vocabulary"]["words"] > 20_000
+    assert manifest["vocabulary"]["hat_eligible"] > 1_000
+    metrics = manifest["metrics"]
+    assert metrics["hat_size"] == 200
+    for criteria in ("soft", "hard"):
+        for who in ("panel", "selfplay"):
+            assert metrics[f"{criteria}_{who}_rejected"] == 0
+            assert metrics[f"{criteria}_{who}_failures"] == 0
+    # hatbot beats a team that cleaned the corpus and used plain nearest neighbours.
+    assert metrics["score_vs_panel"] > metrics["soft_panel_clean_naive_total"]
+    assert metrics["soft_panel_total"] > metrics["soft_panel_clean_naive_total"]
+    assert metrics["soft_selfplay_guess_rate_5"] > 0.5
+    # Recorded in the local MLflow store, with the artifact.
+    assert (tmp_path / "mlruns" / "mlflow.db").is_file()
+    logged = list((tmp_path / "mlruns" / "artifacts").rglob("model/manifest.json"))
+    assert [json.loads(p.read_text())["version"] for p in logged] == [version]
