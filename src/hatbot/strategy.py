@@ -252,7 +252,6 @@ class Strategy:
     def _pick(
         self, scores: NDArray[np.float32], hints: list[str], previous: list[str], n_words: int
     ) -> list[str]:
-        hint_stems = {self.index.stem(h) for h in hints}
         picked: list[str] = []
         depth = 8 * n_words + 4 * len(previous) + 4 * len(hints)
         while True:
@@ -260,7 +259,6 @@ class Strategy:
                 word = self.index.words[int(i)]
                 if (
                     any(too_close(word, h) for h in hints)
-                    or self.index.stems[int(i)] in hint_stems
                     or any(soft_match(word, g) for g in previous)
                     or any(soft_match(word, g) or soft_match(g, word) for g in picked)
                 ):
