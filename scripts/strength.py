@@ -48,6 +48,9 @@ def main() -> None:
     parser.add_argument(
         "--no-reference", action="store_true", help="Skip the second clean-naive player."
     )
+    parser.add_argument(
+        "--panel", type=Path, help="Folder of already trained baselines (<kind>/model.bin)."
+    )
     parser.add_argument("--leaderboards", action="store_true", help="Print every leaderboard.")
     args = parser.parse_args()
 
@@ -62,15 +65,18 @@ def main() -> None:
         strategy_params[key.removeprefix("strategy.")] = json.loads(value)
     strategy = Strategy(index, StrategyParams(**strategy_params))
 
-    corpora = prepare(DataStore(args.data_dir), params.preprocess)
-    panel = train_baseline_models(
-        corpora.clean, corpora.raw, corpora.clean.parent / "panel-seed0", seed=0
-    )
     second = None
-    if not args.no_reference:
-        second = train_baseline_models(
-            corpora.clean, corpora.raw, corpora.clean.parent / "panel-seed1", seed=1
+    if args.panel is not None:
+        panel = {kind: args.panel / kind / "model.bin" for kind in ("starter_kit", "clean_naive")}
+    else:
+        corpora = prepare(DataStore(args.data_dir), params.preprocess)
+        panel = train_baseline_models(
+            corpora.clean, corpora.raw, corpora.clean.parent / "panel-seed0", seed=0
         )
+        if not args.no_reference:
+            second = train_baseline_models(
+                corpora.clean, corpora.raw, corpora.clean.parent / "panel-seed1", seed=1
+            )
     evaluate = params.evaluate.model_copy(update={"hat_size": args.hat_size, "seed": args.seed})
     hat = heldout_hat(index, evaluate)
     if args.part == "tune":

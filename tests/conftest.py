@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -149,3 +150,11 @@ def live_bot(tiny_store: Path) -> Iterator[str]:
         yield url
     finally:
         stop_bot(process)
+
+
+@pytest.fixture(scope="session")
+def bots(pytestconfig: pytest.Config) -> ModuleType:
+    """tests/conftest.py itself: `start_bot(store, **env)`, `stop_bot(process)`, `free_port()`."""
+    module = pytestconfig.pluginmanager.get_plugin(str(Path(__file__)))
+    assert isinstance(module, ModuleType), "tests/conftest.py is not loaded"
+    return module

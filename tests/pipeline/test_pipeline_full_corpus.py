@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -19,7 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_full_corpus_pipeline_promotes_a_sane_model(corpus_archive: Path, tmp_path: Path) -> None:
+def test_full_corpus_pipeline_promotes_a_sane_model(
+    corpus_archive: Path, tmp_path: Path, bots: ModuleType
+) -> None:
     from hatbot.index import WordIndex
     from hatbot.pipeline.corpus import sha256_file
     from hatbot.pipeline.params import Params
@@ -84,3 +87,16 @@ def test_full_corpus_pipeline_promotes_a_sane_model(corpus_archive: Path, tmp_pa
     assert (tmp_path / "mlruns" / "mlflow.db").is_file()
     logged = list((tmp_path / "mlruns" / "artifacts").rglob("model/manifest.json"))
     assert [json.loads(p.read_text())["version"] for p in logged] == [version]
+
+    # The scheduled job's last step, locally: serve the promoted model, smoke-test it.
+    url, bot = bots.start_bot(tmp_path / "models")
+    try:
+        smoke = subprocess.run(
+            [sys.executable, "-m", "hatbot.cli", "smoke", url, "--expect-version", version],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        bots.stop_bot(bot)
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
@@ -20,21 +18,11 @@ from starlette.types import Receive, Scope, Send
 from hatbot.app import create_app
 from hatbot.config import Settings
 
-TESTS = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     # Module scope, so a module's in-process app (and its loaded model) is shared by its tests.
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def bots(pytestconfig: pytest.Config) -> ModuleType:
-    """tests/conftest.py itself: `start_bot(store, **env)`, `stop_bot(process)`, `free_port()`."""
-    module = pytestconfig.pluginmanager.get_plugin(str(TESTS / "conftest.py"))
-    assert isinstance(module, ModuleType), "tests/conftest.py is not loaded"
-    return module
 
 
 @contextlib.asynccontextmanager
