@@ -167,7 +167,10 @@ def write_artifact(
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != "manifest.json"
     }
-    content = json.dumps({"files": files, "params": params.model_dump(mode="json")}, sort_keys=True)
+    # The version names what the model is (files, and the parameters that made them or that
+    # the service reads), not how it will be evaluated or promoted.
+    made_by = params.model_dump(mode="json", include={"preprocess", "train", "strategy"})
+    content = json.dumps({"files": files, "params": made_by}, sort_keys=True)
     version = hashlib.sha256(content.encode()).hexdigest()[:12]
     manifest = {
         "format": FORMAT,
