@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -123,6 +124,11 @@ def serve(
     data_dir: DataOpt = Path("data"),
 ) -> None:
     """Serve the bot over HTTP (one uvicorn worker; scale with more processes or pods)."""
+    # One BLAS thread per process: each query is a small matrix product, and BLAS threads
+    # fight the event loop for the cores (measured 3.3x the throughput at 64 connections,
+    # docs/BENCHMARKS.md "blas-1"). Set before NumPy is first imported.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     import uvicorn
 
     from hatbot.app import create_app
