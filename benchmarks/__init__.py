@@ -1,0 +1,1 @@
+"""Performance benchmarks: hatbot against the course's starter-kit bot (see docs/BENCHMARKS.md)."""
