@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from hatbot.index import file_sha256 as sha256_file
 from hatbot.pipeline.params import PreprocessParams
 
 # NLTK's English stop-word list (a stop-word list is allowed by the rules of fair play).
@@ -55,14 +56,6 @@ _CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 class CorpusError(RuntimeError):
     """The corpus cannot be fetched, read or used; the message says why."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sha256_tree(path: Path) -> str:
