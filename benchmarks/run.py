@@ -136,7 +136,16 @@ def ensure_starter_bin(explicit: Path | None, data: Path, source: str) -> Path:
         if not explicit.is_file():
             raise SystemExit(f"--starter-bin {explicit} does not exist")
         return explicit
-    cached = sorted(data.glob("work/*/panel-seed0/starter_kit/model.bin"))
+    # Finished panel trainings only (done.json is written last), the newest first.
+    cached = sorted(
+        (
+            b
+            for b in data.glob("work/*/panel-seed0/starter_kit/model.bin")
+            if (b.parent / "done.json").is_file()
+        ),
+        key=lambda b: b.stat().st_mtime,
+        reverse=True,
+    )
     if cached:
         return cached[0]
     own = WORK / "starter_kit" / "model.bin"
@@ -824,12 +833,15 @@ def plot(results: dict[str, Any]) -> None:
     except ImportError:
         log("matplotlib is missing: no plot")
         return
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
     colors = {"starter_kit": "tab:red", "hatbot": "tab:blue"}
     for name in ("starter_kit", "hatbot"):
         runs = results["bots"][name]["runs"]
         cs = [r["connections"] for r in runs]
         axes[0].plot(cs, [r["rps"] for r in runs], "o-", color=colors[name], label=name)
+        axes[3].plot(
+            cs, [r["server_cpu_ms_per_request"] for r in runs], "o-", color=colors[name], label=name
+        )
         axes[1].plot(cs, [r["p99_ms"] for r in runs], "o-", color=colors[name], label=f"{name} p99")
         axes[1].plot(
             cs,
@@ -847,11 +859,25 @@ def plot(results: dict[str, Any]) -> None:
         axes[1].plot(
             cs, [r["p99_ms"] for r in v["runs"]], "^--", color=color, label=f"hatbot {name} p99"
         )
+        axes[3].plot(
+            cs,
+            [r["server_cpu_ms_per_request"] for r in v["runs"]],
+            "^--",
+            color=color,
+            label=f"hatbot {name}",
+        )
     axes[1].axhline(GOAL_P99_MS, color="gray", linestyle="--", linewidth=1, label="goal p99")
     axes[1].axhline(GOAL_MAX_MS, color="black", linestyle="--", linewidth=1, label="host timeout")
-    for ax, title in ((axes[0], "throughput (req/s)"), (axes[1], "latency (ms)")):
+    for ax, title in (
+        (axes[0], "throughput (req/s)"),
+        (axes[1], "latency (ms)"),
+        (axes[3], "server CPU per request (ms)"),
+    ):
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        if ax is axes[1]:
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
         ax.set_xlabel("concurrent connections")
         ax.set_title(title)
         ax.set_xticks(
