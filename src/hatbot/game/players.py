@@ -17,7 +17,6 @@ The baselines are what the other teams of the course start from:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import random
 import shutil
@@ -31,6 +30,8 @@ from typing import Any, Protocol
 import httpx
 import numpy as np
 from numpy.typing import NDArray
+
+from hatbot.index import file_sha256
 
 # The host's limits (GAME.md): 1 s for a question, 60 s for the ping before a game.
 ANSWER_TIMEOUT = 1.0
@@ -263,14 +264,6 @@ class CleanNaivePlayer:
 BASELINES = ("starter_kit", "clean_naive")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def shuffle_lines(source: Path, target: Path, seed: int) -> None:
     """Copy `source` to `target` with its lines (documents) in a seeded random order."""
     lines = source.read_text(encoding="utf-8").splitlines()
@@ -305,7 +298,7 @@ def train_baseline_models(
     jobs, keys = [], {}
     for name in BASELINES:
         folder = out / name
-        key = {"corpus_sha256": _sha256(sources[name]), "seed": seed, "args": fasttext_args}
+        key = {"corpus_sha256": file_sha256(sources[name]), "seed": seed, "args": fasttext_args}
         key_file = folder / "baseline.json"
         if (
             models[name].is_file()
