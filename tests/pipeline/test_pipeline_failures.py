@@ -164,7 +164,11 @@ def test_exception_inside_the_evaluate_stage(
     store = ModelStore(prod_paths.models)
     production = store.read("production")
     before = state(prod_paths.models)
-    result = CliRunner().invoke(app, _args(prod_paths, tiny_params_file))
+    # Other parameters than production's, so the candidate is a new version (the same
+    # parameters would rebuild production's version byte for byte).
+    result = CliRunner().invoke(
+        app, [*_args(prod_paths, tiny_params_file), "--set", "strategy.proxy_depth=7"]
+    )
     assert result.exit_code == 1
     assert "error: unexpected RuntimeError: boom inside a tournament" in result.output
     candidate = store.read("staging")
