@@ -95,9 +95,13 @@ def check_hints(words: list[str], settings: Settings) -> list[str]:
 
 
 def explain_words(model: Model, word: str, n_words: int, metrics: Metrics) -> list[str]:
+    """The strategy's explanation of a cleaned word: from the artifact's precomputed table
+    when it holds the word and `n_words` is within its depth, else computed now."""
     if word not in model.index.ids:
         metrics.unknown_words.labels("explain").inc()
-    words = model.strategy.explain(word, n_words)
+    words = model.index.explanation(word, n_words) if model.precomputed else None
+    if words is None:
+        words = model.strategy.explain(word, n_words)
     metrics.answers.labels("explain").inc()
     if len(words) < n_words:
         metrics.short_answers.labels("explain").inc()

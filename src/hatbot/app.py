@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypedDict
 
+import numpy as np
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,7 +20,7 @@ from prometheus_fastapi_instrumentator.routing import get_route_name
 
 import hatbot
 from hatbot.config import Settings
-from hatbot.index import WordIndex
+from hatbot.index import EXPLANATION_DEPTH, WordIndex
 from hatbot.metrics import Metrics
 from hatbot.store import ModelStore
 from hatbot.strategy import Strategy
@@ -31,25 +32,53 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75
 
 @dataclass(frozen=True)
 class Model:
-    """A loaded, warmed-up model: what a request holds on to while it is answered."""
+    """A loaded, warmed-up model: what a request holds on to while it is answered.
+
+    `precomputed`: the artifact's explanation table agrees with this code's strategy, so
+    explanations are looked up in it (`hatbot.api.explain_words`) rather than computed.
+    """
 
     index: WordIndex
     strategy: Strategy
+    precomputed: bool = False
 
     @property
     def version(self) -> str:
         return self.index.version
 
 
+def table_agrees(index: WordIndex, strategy: Strategy, samples: int = 3) -> bool:
+    """True when the precomputed explanations of a few words (spread over the table) equal
+    what the running strategy says for them: an artifact exported by an older strategy
+    is then served live, never with stale explanations beside new guesses."""
+    table = index.explanations
+    if table is None or len(table) == 0:
+        return False
+    explained = np.flatnonzero(table.rows >= 0)
+    picks = explained[np.linspace(0, len(explained) - 1, samples).astype(np.int64)]
+    for i in dict.fromkeys(int(i) for i in picks):
+        word = index.words[i]
+        if index.explanation(word, EXPLANATION_DEPTH) != strategy.explain(word, EXPLANATION_DEPTH):
+            return False
+    return True
+
+
 def load_model(folder: object) -> Model:
-    """Load an artifact folder and warm it up with one explanation and one guess."""
+    """Load an artifact folder, check its explanation table, warm it up with one guess."""
     from pathlib import Path
 
     index = WordIndex(Path(str(folder)))
     strategy = Strategy(index)
+    precomputed = table_agrees(index, strategy)
+    if not precomputed:
+        log.warning(
+            "model %s: the precomputed explanations differ from this code's strategy; "
+            "explaining live",
+            index.version,
+        )
     probe = index.words[min(len(index) - 1, 100)]
     strategy.guess(strategy.explain(probe, 5)[:2] or [probe], 5)
-    return Model(index, strategy)
+    return Model(index, strategy, precomputed)
 
 
 class ModelManager:

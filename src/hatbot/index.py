@@ -12,6 +12,12 @@ An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`):
     proxy-<name>/candidates.npy   hat-eligible word ids ...
     proxy-<name>/hints.npy        ... and the hint ids that recipe's explainer gives for each
     proxy-<name>/extra_words.txt  hints outside the vocabulary, numbered after it
+    explained.npy          ids of the words whose explanation is precomputed (int32, ascending)
+    explanations.npy       their explanations: hint ids (int32), one row each, -1 padded
+
+The explanations are `Strategy.explain(word, EXPLANATION_DEPTH)` at export time (the
+strategy explains greedily, so the first n hints are its answer for n_words = n); the
+service answers from them and computes only the words and lengths they lack.
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ import numpy as np
 import Stemmer
 from numpy.typing import NDArray
 
-FORMAT = 1
+# 2: explained.npy and explanations.npy are required.
+FORMAT = 2
+# Hints precomputed per explained word: the host asks for 5 (10 in earlier tournaments).
+EXPLANATION_DEPTH = 10
 IS_WORD = 1
 ELIGIBLE = 2
 Vector = NDArray[np.float32]
@@ -85,10 +94,56 @@ class Proxy:
         return self.targets[lo:hi], self.positions[lo:hi]
 
 
-class WordIndex:
-    """A loaded artifact: vocabulary, vectors, per-word facts and opponent proxies."""
+@dataclass(frozen=True)
+class Explanations:
+    """Precomputed explanations: `hints[rows[i]]` holds word i's hint ids when `rows[i] >= 0`."""
 
-    def __init__(self, folder: Path, verify: bool = True) -> None:
+    rows: NDArray[np.int32]
+    hints: NDArray[np.int32]
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> Explanations:
+        explained = np.load(folder / "explained.npy")
+        hints = np.load(folder / "explanations.npy")
+        if (
+            explained.dtype != np.int32
+            or hints.dtype != np.int32
+            or explained.ndim != 1
+            or hints.shape != (len(explained), EXPLANATION_DEPTH)
+        ):
+            raise ArtifactError(
+                f"{folder} holds explanations of shape {hints.shape} ({hints.dtype}) "
+                f"for {explained.shape} ({explained.dtype}) words"
+            )
+        if explained.size and (
+            explained[0] < 0 or explained[-1] >= size or np.any(np.diff(explained) <= 0)
+        ):
+            raise ArtifactError(f"{folder}/explained.npy is not ascending vocabulary ids")
+        if hints.size and (hints.min() < -1 or hints.max() >= size):
+            raise ArtifactError(f"{folder}/explanations.npy holds ids outside the vocabulary")
+        rows = np.full(size, -1, dtype=np.int32)
+        rows[explained] = np.arange(len(explained), dtype=np.int32)
+        return cls(rows=rows, hints=hints)
+
+    def __len__(self) -> int:
+        return len(self.hints)
+
+    def hint_ids(self, word_id: int, n_words: int) -> list[int] | None:
+        """The first `n_words` precomputed hints of word `word_id`, or None if not stored."""
+        row = int(self.rows[word_id])
+        if row < 0 or n_words > self.hints.shape[1]:
+            return None
+        return [int(h) for h in self.hints[row, :n_words] if h >= 0]
+
+
+class WordIndex:
+    """A loaded artifact: vocabulary, vectors, per-word facts and opponent proxies.
+
+    `explanations=False` skips the precomputed explanations (the export builds an index
+    of the unfinished artifact to compute them); `explanation()` then always answers None.
+    """
+
+    def __init__(self, folder: Path, verify: bool = True, explanations: bool = True) -> None:
         self.folder = folder
         manifest_path = folder / "manifest.json"
         if not manifest_path.is_file():
@@ -111,6 +166,7 @@ class WordIndex:
             self.flags: NDArray[np.uint8] = np.load(folder / "flags.npy")
             self.vectors: Vector = np.load(folder / "vectors.npy", mmap_mode="r")
             self.proxies = [Proxy.load(p, len(self.words)) for p in sorted(folder.glob("proxy-*"))]
+            self.explanations = Explanations.load(folder, len(self.words)) if explanations else None
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{folder} cannot be read: {exc}") from exc
         size = len(self.words)
@@ -129,6 +185,15 @@ class WordIndex:
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def explanation(self, word: str, n_words: int) -> list[str] | None:
+        """The precomputed explanation of `word` cut to `n_words`, or None when the table
+        lacks the word (or is not loaded) or `n_words` exceeds its depth."""
+        i = self.ids.get(word)
+        if i is None or self.explanations is None:
+            return None
+        ids = self.explanations.hint_ids(i, n_words)
+        return None if ids is None else [self.words[h] for h in ids]
 
     def stem(self, word: str) -> str:
         """The host's Snowball stem: the artifact's table, else PyStemmer's (same algorithm)."""

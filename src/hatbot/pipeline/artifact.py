@@ -3,14 +3,22 @@
 hatbot's own model and one proxy per opponent recipe train side by side (each
 single-threaded in its own process, so reruns are byte-identical). Everything
 the service needs per word (stems, WordNet existence, hat eligibility, each
-recipe's explanation of each hat-eligible word) is computed here, once.
+recipe's explanation of each hat-eligible word, hatbot's own explanation of every
+word the host may ask about) is computed here, once.
+
+`python -m hatbot.pipeline.artifact FOLDER OUT PART PARTS PARENT` is the worker that
+computes a share of hatbot's explanations (a fresh interpreter with one BLAS thread; it
+dies with the process PARENT, like the fastText workers).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
+import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +31,16 @@ from tqdm import tqdm
 
 import hatbot
 from hatbot.game.rules import normalise, too_close
-from hatbot.index import ELIGIBLE, FORMAT, IS_WORD, file_sha256
+from hatbot.index import ELIGIBLE, EXPLANATION_DEPTH, FORMAT, IS_WORD, WordIndex, file_sha256
 from hatbot.pipeline.corpus import Corpora, Snapshot, hat_vocabulary
 from hatbot.pipeline.params import Params
 from hatbot.pipeline.train import LIBRARY_DEFAULTS, Job, Trained, fasttext_args, normalise_rows
+from hatbot.strategy import Strategy
+
+# One BLAS thread per explanation worker: each call is a chain of small matrix products,
+# and with OpenBLAS's default threads on a busy machine one explanation took 410 ms
+# instead of 12 (docs/BENCHMARKS.md).
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 # The opponent recipes hatbot models (GAME.md: bots train on the same corpus).
 PROXIES = {"starter_kit": "raw", "clean_naive": "clean"}
@@ -102,6 +116,62 @@ def proxy_hints(
     return hints, extra
 
 
+def explained_words(index: WordIndex, strategy: Strategy) -> NDArray[np.int32]:
+    """The words whose explanation the artifact stores: every word a hat can hold and every
+    word the strategy may give as a hint (known to WordNet and frequent: the common words
+    of practice games are among them). Other words are explained live when asked."""
+    return np.flatnonzero(index.eligible | strategy.hintable).astype(np.int32)
+
+
+def explain_share(folder: Path, out: Path, part: int, parts: int) -> None:
+    """Worker: explain every `parts`-th word of the table, from the `part`-th on, into `out`."""
+    index = WordIndex(folder, verify=False, explanations=False)
+    strategy = Strategy(index)
+    ids = explained_words(index, strategy)[part::parts]
+    hints = np.full((len(ids), EXPLANATION_DEPTH), -1, dtype=np.int32)
+    bar = tqdm(ids, desc="explanations", unit="word", disable=part != 0, mininterval=5)
+    for row, i in enumerate(bar):
+        words = strategy.explain(index.words[i], EXPLANATION_DEPTH)
+        hints[row, : len(words)] = [index.ids[w] for w in words]
+    np.save(out / f"explained-{part}.npy", ids)
+    np.save(out / f"explanations-{part}.npy", hints)
+
+
+def precompute_explanations(
+    folder: Path, strategy: dict[str, Any], parts: int | None = None
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """hatbot's explanation of each word of `explained_words`, by `parts` worker processes.
+
+    `folder` holds every other file of the artifact; a provisional manifest (no files, no
+    version) lets the workers load it, and the real one replaces it at the end of the export.
+    """
+    parts = parts or max(1, min(2, os.cpu_count() or 1))
+    write_manifest(folder, {"format": FORMAT, "version": "unfinished", "strategy": strategy})
+    with tempfile.TemporaryDirectory(prefix="explanations-", dir=folder.parent) as tmp:
+        out = Path(tmp)
+        command = [sys.executable, "-m", "hatbot.pipeline.artifact", str(folder), str(out)]
+        parent = str(os.getpid())
+        workers = [
+            subprocess.Popen(
+                [*command, str(part), str(parts), parent], env={**os.environ, **ONE_THREAD}
+            )
+            for part in range(parts)
+        ]
+        try:
+            codes = [worker.wait() for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait()
+        if any(codes):
+            raise RuntimeError(f"explanation workers failed with exit codes {codes}")
+        ids = np.concatenate([np.load(out / f"explained-{p}.npy") for p in range(parts)])
+        hints = np.concatenate([np.load(out / f"explanations-{p}.npy") for p in range(parts)])
+    order = np.argsort(ids, kind="stable")
+    return ids[order].astype(np.int32), hints[order].astype(np.int32)
+
+
 @dataclass(frozen=True)
 class Built:
     """An artifact folder, complete but not yet in the store."""
@@ -162,6 +232,11 @@ def write_artifact(
         hints, extra = proxy_hints(proxy, words, candidates, params.strategy.proxy_depth)
         np.save(sub / "hints.npy", hints)
         (sub / "extra_words.txt").write_text("".join(f"{w}\n" for w in extra))
+    on_step("explanations")
+    strategy = params.strategy.model_dump(mode="json")
+    explained, explanations = precompute_explanations(folder, strategy)
+    np.save(folder / "explained.npy", explained)
+    np.save(folder / "explanations.npy", explanations)
     files = {
         str(p.relative_to(folder)): file_sha256(p)
         for p in sorted(folder.rglob("*"))
@@ -176,13 +251,14 @@ def write_artifact(
         "format": FORMAT,
         "version": version,
         "params": params.model_dump(mode="json"),
-        "strategy": params.strategy.model_dump(mode="json"),
+        "strategy": strategy,
         "data": snapshot.as_dict(),
         "code": {"hatbot": hatbot.__version__, "git_commit": git_commit()},
         "vocabulary": {
             "words": len(words),
             "hat_eligible": len(candidates),
             "dim": int(own.queries.shape[1]),
+            "explained": len(explained),
         },
         "files": files,
         "metrics": {},
@@ -214,3 +290,11 @@ def build(
         scratch / "artifact", words, counts, trained, lexicon, eligible, params, snapshot
     )
     return built
+
+
+if __name__ == "__main__":
+    from hatbot.pipeline.fasttext_worker import _die_with
+
+    if not _die_with(int(sys.argv[5])):
+        sys.exit("the export process ended before the explanations started")
+    explain_share(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

@@ -1,0 +1,216 @@
+"""Precomputed explanations: the artifact's table answers exactly what the strategy would.
+
+The export stores `Strategy.explain(word, 10)` for every word a hat can hold and every
+word the strategy may hint; the service answers `/explain` and `/v1/explain` from it for
+n_words <= 10 and computes everything else live. A table file that is missing, corrupt or
+malformed makes the artifact unloadable, like any other file; a table that disagrees with
+the running strategy (an older export) is not used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from hatbot.api import explain_words
+from hatbot.app import Model, load_model
+from hatbot.config import Settings
+from hatbot.index import EXPLANATION_DEPTH, ArtifactError, WordIndex, file_sha256
+from hatbot.metrics import Metrics
+from hatbot.store import ModelStore
+from hatbot.strategy import Strategy
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def strategy(tiny_index: WordIndex) -> Strategy:
+    return Strategy(tiny_index)
+
+
+@pytest.fixture(scope="module")
+def table_words(tiny_index: WordIndex) -> list[str]:
+    table = tiny_index.explanations
+    assert table is not None
+    return [tiny_index.words[i] for i in np.flatnonzero(table.rows >= 0)]
+
+
+@pytest.fixture(scope="module")
+def other_word(tiny_index: WordIndex, table_words: list[str]) -> str:
+    """A vocabulary word the table does not hold (explained live)."""
+    held = set(table_words)
+    return next(w for w in tiny_index.words if w not in held)
+
+
+@pytest.fixture
+def artifact(tiny_store: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny production artifact."""
+    folder = ModelStore(tiny_store).resolve("production")
+    assert folder is not None
+    return Path(shutil.copytree(folder, tmp_path / "artifact"))
+
+
+def rewrite(folder: Path, name: str, array: np.ndarray[Any, Any]) -> None:
+    """Replace a table file and record its new checksum, so only the content is wrong."""
+    np.save(folder / name, array)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"][name] = file_sha256(folder / name)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_table_holds_every_hat_and_hint_word(
+    tiny_index: WordIndex, strategy: Strategy, table_words: list[str]
+) -> None:
+    expected = np.flatnonzero(tiny_index.eligible | strategy.hintable)
+    assert [tiny_index.ids[w] for w in table_words] == expected.tolist()
+    assert tiny_index.manifest["vocabulary"]["explained"] == len(expected) > 100
+    assert tiny_index.manifest["files"].keys() >= {"explained.npy", "explanations.npy"}
+
+
+def test_table_answers_equal_the_live_strategy(
+    tiny_index: WordIndex, strategy: Strategy, table_words: list[str]
+) -> None:
+    for word in table_words:
+        live = strategy.explain(word, EXPLANATION_DEPTH)
+        for n_words in range(1, EXPLANATION_DEPTH + 1):
+            assert tiny_index.explanation(word, n_words) == live[:n_words], (word, n_words)
+
+
+def test_table_lacks_other_words_and_longer_answers(
+    tiny_index: WordIndex, table_words: list[str], other_word: str
+) -> None:
+    assert tiny_index.explanation(other_word, 5) is None
+    assert tiny_index.explanation("qwzxvbnm", 5) is None
+    assert tiny_index.explanation(table_words[0], EXPLANATION_DEPTH + 1) is None
+
+
+def test_service_answers_from_the_table_and_computes_the_rest(
+    tiny_index: WordIndex, strategy: Strategy, table_words: list[str], other_word: str
+) -> None:
+    """`explain_words` asks the strategy only for what the table lacks."""
+    asked: list[tuple[str, int]] = []
+
+    class Counting(Strategy):
+        def explain(self, word: str, n_words: int) -> list[str]:
+            asked.append((word, n_words))
+            return super().explain(word, n_words)
+
+    model = Model(tiny_index, Counting(tiny_index), precomputed=True)
+    metrics = Metrics.create(CollectorRegistry())
+    for word in table_words[:: max(1, len(table_words) // 50)]:
+        for n_words in (1, 5, 10):
+            assert explain_words(model, word, n_words, metrics) == strategy.explain(word, n_words)
+    assert asked == []
+    for word, n_words in ((table_words[0], 11), (other_word, 5), ("qwzxvbnm", 5)):
+        assert explain_words(model, word, n_words, metrics) == strategy.explain(word, n_words)
+    assert asked == [(table_words[0], 11), (other_word, 5), ("qwzxvbnm", 5)]
+    # A model whose table is not trusted never reads it.
+    asked.clear()
+    untrusted = Model(tiny_index, Counting(tiny_index), precomputed=False)
+    assert explain_words(untrusted, table_words[0], 5, metrics) == strategy.explain(
+        table_words[0], 5
+    )
+    assert asked == [(table_words[0], 5)]
+
+
+async def test_http_answers_equal_the_live_strategy(
+    tiny_store: Path,
+    in_process: Any,
+    strategy: Strategy,
+    table_words: list[str],
+    other_word: str,
+) -> None:
+    words = [*table_words[:: max(1, len(table_words) // 20)], other_word, "qwzxvbnm"]
+    async with in_process(Settings(model_store=tiny_store, reload_interval=0)) as client:
+        assert isinstance(client, httpx.AsyncClient)
+        for word in words:
+            for n_words in (1, 5, 10, 12):
+                host = await client.get("/explain", params={"word": word, "n_words": n_words})
+                typed = await client.post("/v1/explain", json={"word": word, "n_words": n_words})
+                expected = strategy.explain(word, n_words)
+                assert host.json() == expected, (word, n_words)
+                assert typed.json()["words"] == expected, (word, n_words)
+
+
+def test_loaded_model_trusts_a_table_made_by_this_strategy(tiny_store: Path) -> None:
+    folder = ModelStore(tiny_store).resolve("production")
+    assert load_model(folder).precomputed
+
+
+def test_a_table_from_another_strategy_is_not_used(
+    artifact: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every row shifted by one hint: valid ids, checksums match, but not this strategy's."""
+    hints = np.load(artifact / "explanations.npy")
+    rewrite(artifact, "explanations.npy", np.roll(hints, 1, axis=1))
+    with caplog.at_level(logging.WARNING, logger="hatbot"):
+        model = load_model(artifact)
+    assert not model.precomputed
+    assert "differ from this code's strategy" in caplog.text
+    metrics = Metrics.create(CollectorRegistry())
+    word = model.index.words[int(np.load(artifact / "explained.npy")[0])]
+    assert explain_words(model, word, 5, metrics) == model.strategy.explain(word, 5)
+
+
+def corrupt(folder: Path, name: str) -> None:
+    data = bytearray((folder / name).read_bytes())
+    data[-8:] = b"\x7f" * 8
+    (folder / name).write_bytes(bytes(data))
+
+
+def unchecked(folder: Path) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"] = {}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+BREAKAGES: dict[str, Callable[[Path], None]] = {
+    "corrupt hints": lambda f: corrupt(f, "explanations.npy"),
+    "corrupt word ids": lambda f: corrupt(f, "explained.npy"),
+    "missing hints": lambda f: (f / "explanations.npy").unlink(),
+    "missing word ids": lambda f: (f / "explained.npy").unlink(),
+    "missing, unchecked": lambda f: (unchecked(f), (f / "explanations.npy").unlink()),
+    "truncated, unchecked": lambda f: (
+        unchecked(f),
+        (f / "explanations.npy").write_bytes((f / "explanations.npy").read_bytes()[:200]),
+    ),
+    "hint ids outside the vocabulary": lambda f: rewrite(
+        f, "explanations.npy", np.load(f / "explanations.npy") + 10**6
+    ),
+    "word ids out of order": lambda f: rewrite(
+        f, "explained.npy", np.load(f / "explained.npy")[::-1].copy()
+    ),
+    "fewer rows than words": lambda f: rewrite(
+        f, "explanations.npy", np.load(f / "explanations.npy")[:-1].copy()
+    ),
+    "other width": lambda f: rewrite(
+        f, "explanations.npy", np.load(f / "explanations.npy")[:, :5].copy()
+    ),
+    "float hints": lambda f: rewrite(
+        f, "explanations.npy", np.load(f / "explanations.npy").astype(np.float32)
+    ),
+}
+
+
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_a_broken_table_refuses_the_artifact(artifact: Path, breakage: str) -> None:
+    BREAKAGES[breakage](artifact)
+    with pytest.raises(ArtifactError):
+        WordIndex(artifact)
+
+
+def test_an_artifact_of_the_previous_format_is_refused(artifact: Path) -> None:
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    manifest["format"] = 1
+    (artifact / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="format 1"):
+        WordIndex(artifact)
