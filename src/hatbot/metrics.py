@@ -1,10 +1,23 @@
-"""hatbot's own Prometheus metrics, all prefixed `hatbot_`, never labelled by a user's word."""
+"""The service's Prometheus metrics, never labelled by a user's word.
+
+hatbot's own are prefixed `hatbot_`. The HTTP ones keep the names, labels, types and
+buckets of prometheus-fastapi-instrumentator's defaults (what the dashboard and the
+alerts query), but `hatbot.app.Observe` records them, in the same pass as the access log.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, Summary
+
+# Latency buckets from 1 ms to the host's 1 s timeout and beyond (per route).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5)
+# The instrumentator's many-bucket histogram over all routes (its defaults).
+LATENCY_HIGHR_BUCKETS = (
+    *(0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 3.5),
+    *(4, 4.5, 5, 7.5, 10, 30, 60),
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +32,11 @@ class Metrics:
     short_answers: Counter
     answers: Counter
     in_progress: Gauge
+    requests: Counter
+    request_size: Summary
+    response_size: Summary
+    latency_highr: Histogram
+    latency: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -63,6 +81,42 @@ class Metrics:
                 "http_requests_inprogress",
                 "Requests being answered, by route template.",
                 ["method", "handler"],
+                registry=registry,
+                multiprocess_mode="livesum",
+            ),
+            requests=Counter(
+                "http_requests_total",
+                "Total number of requests by method, status and handler.",
+                ["method", "status", "handler"],
+                registry=registry,
+            ),
+            request_size=Summary(
+                "http_request_size_bytes",
+                "Content length of incoming requests by handler. Only value of header is "
+                "respected. Otherwise ignored. No percentile calculated. ",
+                ["handler"],
+                registry=registry,
+            ),
+            response_size=Summary(
+                "http_response_size_bytes",
+                "Content length of outgoing responses by handler. Only value of header is "
+                "respected. Otherwise ignored. No percentile calculated. ",
+                ["handler"],
+                registry=registry,
+            ),
+            latency_highr=Histogram(
+                "http_request_duration_highr_seconds",
+                "Latency with many buckets but no API specific labels. Made for more "
+                "accurate percentile calculations. ",
+                buckets=LATENCY_HIGHR_BUCKETS,
+                registry=registry,
+            ),
+            latency=Histogram(
+                "http_request_duration_seconds",
+                "Latency with only few buckets by handler. Made to be only used if "
+                "aggregation by handler is important. ",
+                ["method", "handler"],
+                buckets=LATENCY_BUCKETS,
                 registry=registry,
             ),
         )
