@@ -51,6 +51,11 @@ def main() -> None:
     parser.add_argument(
         "--panel", type=Path, help="Folder of already trained baselines (<kind>/model.bin)."
     )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="Folder of an already trained second panel; its clean_naive is the reference.",
+    )
     parser.add_argument("--leaderboards", action="store_true", help="Print every leaderboard.")
     args = parser.parse_args()
 
@@ -66,6 +71,8 @@ def main() -> None:
     strategy = Strategy(index, StrategyParams(**strategy_params))
 
     second = None
+    if args.reference is not None and not args.no_reference:
+        second = {kind: args.reference / kind / "model.bin" for kind in ("clean_naive",)}
     if args.panel is not None:
         panel = {kind: args.panel / kind / "model.bin" for kind in ("starter_kit", "clean_naive")}
     else:

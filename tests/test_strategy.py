@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from hatbot.game.lexicon import NltkLexicon
 from hatbot.game.rules import clean_explanation, soft_match, too_close
 from hatbot.index import WordIndex
-from hatbot.strategy import Strategy
+from hatbot.strategy import Strategy, StrategyParams
 
 N_WORDS = (1, 5, 10)
 
@@ -88,3 +89,68 @@ def test_guess_with_unknown_hints_still_answers(strategy: Strategy) -> None:
 def test_explain_is_deterministic(strategy: Strategy, targets: list[str]) -> None:
     for word in targets[:10]:
         assert strategy.explain(word, 5) == strategy.explain(word, 5)
+
+
+def test_nearest_neighbours_and_density() -> None:
+    from hatbot.pipeline.artifact import nearest_neighbours
+
+    rng = np.random.default_rng(0)
+    unit = rng.normal(size=(50, 8)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    neighbours, density = nearest_neighbours(unit, k=3)
+    for i in (0, 17, 49):
+        similarity = unit @ unit[i]
+        similarity[i] = -np.inf
+        best = np.argsort(-similarity, kind="stable")[:3]
+        assert list(neighbours[i]) == list(best)
+        assert density[i] == pytest.approx(similarity[best].mean(), abs=1e-6)
+
+
+def test_artifact_neighbours_match_its_vectors(tiny_index: WordIndex) -> None:
+    from hatbot.pipeline.artifact import nearest_neighbours
+
+    spaces = [(tiny_index.vectors, tiny_index.neighbours, tiny_index.density)]
+    spaces += [(p.vectors, p.neighbours, p.density) for p in tiny_index.proxies]
+    for vectors, neighbours, density in spaces:
+        expected_neighbours, expected_density = nearest_neighbours(np.asarray(vectors))
+        np.testing.assert_allclose(density, expected_density, atol=1e-6)
+        # Ties aside, the same neighbours: compare as sets of the first rows.
+        for i in range(0, len(neighbours), max(1, len(neighbours) // 50)):
+            assert set(neighbours[i]) == set(expected_neighbours[i])
+
+
+def test_guess_scores_subtract_the_candidates_density(tiny_index: WordIndex) -> None:
+    """Each space adds the weighted mean over the hints of cosine minus density (CSLS);
+    without the reverse lookup, prior and popularity, that is the whole score."""
+    params = StrategyParams(reverse_weight=0.0, prior_weight=0.0, hint_decay=0.5)
+    strategy = Strategy(tiny_index, params)
+    strategy.popularity = np.zeros_like(strategy.popularity)
+    words = [w for w, ok in zip(tiny_index.words, tiny_index.is_word, strict=True) if ok][5:8]
+    scores = strategy._scores(words)
+    ids = [tiny_index.ids[w] for w in words]
+    weights = np.array([1.0, 1 / 1.5, 1 / 2.0])
+    for prefix in (1, 3):
+        w = weights[:prefix] / weights[:prefix].sum()
+        expected = np.zeros(len(tiny_index))
+        for g, (space, density) in enumerate(zip(strategy.spaces, strategy.densities, strict=True)):
+            weight = params.own_weight if g == 0 else params.proxy_weight
+            similarity = np.asarray(space) @ np.asarray(space)[ids[:prefix]].T
+            expected += weight * ((similarity - density[:, None]) @ w)
+        np.testing.assert_allclose(scores[:, prefix - 1], expected, atol=1e-4)
+
+
+def test_density_weight_zero_is_plain_cosine(tiny_index: WordIndex) -> None:
+    plain = Strategy(tiny_index, StrategyParams(density_weight=0.0, reverse_weight=0.0))
+    csls = Strategy(tiny_index, StrategyParams(reverse_weight=0.0))
+    words = [w for w, ok in zip(tiny_index.words, tiny_index.is_word, strict=True) if ok][5:7]
+    shift = sum(
+        (params_weight * density)
+        for params_weight, density in zip(
+            [1.0] + [csls.params.proxy_weight] * len(tiny_index.proxies),
+            csls.densities,
+            strict=True,
+        )
+    )
+    np.testing.assert_allclose(
+        plain._scores(words) - csls._scores(words), np.repeat(shift[:, None], 2, axis=1), atol=1e-4
+    )

@@ -6,9 +6,13 @@ An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`):
     vocab.txt              the vocabulary, most frequent first
     counts.npy             corpus count of each word
     vectors.npy            hatbot's own L2-normalised vectors (float32, memory-mapped)
+    neighbours.npy         each word's 10 nearest neighbours, best first (int32) ...
+    density.npy            ... and its mean cosine with them (float32)
     stems.txt              NLTK's Snowball stem of each word
     flags.npy              bit 0: WordNet knows the word; bit 1: eligible for a hat
     proxy-<name>/vectors.npy      an opponent recipe's vectors of the same vocabulary
+    proxy-<name>/neighbours.npy   ... with nearest neighbours and densities in them
+    proxy-<name>/density.npy
     proxy-<name>/candidates.npy   hat-eligible word ids ...
     proxy-<name>/hints.npy        ... and the hint ids that recipe's explainer gives for each
     proxy-<name>/extra_words.txt  hints outside the vocabulary, numbered after it
@@ -32,8 +36,9 @@ import numpy as np
 import Stemmer
 from numpy.typing import NDArray
 
-# 2: explained.npy and explanations.npy are required.
-FORMAT = 2
+# 2: explained.npy and explanations.npy are required; 3: neighbours.npy and density.npy
+# in every space.
+FORMAT = 3
 # Hints precomputed per explained word: the host asks for 5 (10 in earlier tournaments).
 EXPLANATION_DEPTH = 10
 IS_WORD = 1
@@ -59,6 +64,8 @@ class Proxy:
 
     name: str
     vectors: Vector
+    neighbours: NDArray[np.int32]
+    density: Vector
     # Hint strings the vocabulary lacks, numbered after it.
     extra: dict[str, int]
     # Inverted hint lists: for hint id h, `targets[starts[h]:starts[h+1]]` are the
@@ -82,6 +89,8 @@ class Proxy:
         return cls(
             name=folder.name.removeprefix("proxy-"),
             vectors=vectors,
+            neighbours=np.load(folder / "neighbours.npy"),
+            density=np.load(folder / "density.npy"),
             extra={w: size + i for i, w in enumerate(extra_words)},
             starts=starts,
             targets=candidates[rows[order]].astype(np.int32),
@@ -165,12 +174,18 @@ class WordIndex:
             self.counts: NDArray[np.int64] = np.load(folder / "counts.npy")
             self.flags: NDArray[np.uint8] = np.load(folder / "flags.npy")
             self.vectors: Vector = np.load(folder / "vectors.npy", mmap_mode="r")
+            self.neighbours: NDArray[np.int32] = np.load(folder / "neighbours.npy")
+            self.density: Vector = np.load(folder / "density.npy")
             self.proxies = [Proxy.load(p, len(self.words)) for p in sorted(folder.glob("proxy-*"))]
             self.explanations = Explanations.load(folder, len(self.words)) if explanations else None
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{folder} cannot be read: {exc}") from exc
         size = len(self.words)
         shapes = [len(self.stems), len(self.counts), len(self.flags), self.vectors.shape[0]]
+        spaces = [(self.neighbours, self.density)] + [
+            (p.neighbours, p.density) for p in self.proxies
+        ]
+        shapes += [n for neighbours, density in spaces for n in (len(neighbours), len(density))]
         shapes += [p.vectors.shape[0] for p in self.proxies]
         if size == 0 or any(n != size for n in shapes):
             raise ArtifactError(f"{folder} holds tables of different lengths: {size}, {shapes}")

@@ -7,10 +7,14 @@ Explaining: candidate hints are the target's neighbours in hatbot's own space
 and in the spaces of the opponent recipes (proxies), minus everything the host
 would delete in either mode. They are ordered greedily: each next hint is the
 one that lets the most simulated guessers (a mean-of-hints nearest-neighbour
-guesser in each space) rank the target among their top guesses soonest.
+guesser in each space, the opponent recipes weighted above hatbot's own) rank the
+target among their top guesses soonest, against the target's neighbours and the
+hints' own neighbours (the spelling variants a naive guesser answers first).
 
 Guessing: every vocabulary word is scored by its similarity to the weighted hints
-in each space, by how well the hints match the explanation each proxy recipe
+in each space less its neighbour density (CSLS: an explainer's hints are its nearest
+neighbours, so a hint is evidence for a word in proportion to how it stands out
+among that word's neighbours), by how well the hints match the explanation each proxy recipe
 would give for it (reverse lookup of precomputed hint lists), and by a prior for
 words a hat can hold. Guesses the host's rules make impossible, or that an
 earlier (missed) guess already covered, are skipped; the host asks again only
@@ -33,7 +37,7 @@ from hatbot.index import Vector, WordIndex
 # How many competitors per space the explainer simulates a guesser against.
 COMPETITORS = 300
 # How many candidates per space the explainer considers before ordering them.
-POOL = 60
+POOL = 100
 
 
 class StrategyParams(BaseModel):
@@ -43,11 +47,20 @@ class StrategyParams(BaseModel):
 
     # Neighbours each proxy explainer's hint list holds per hat candidate.
     proxy_depth: int = Field(30, ge=1, le=200)
-    # Weights of the guess score: own space, proxy spaces, proxies' hint lists, hat prior.
+    # Weights of the guess score: own space, each proxy space, proxies' hint lists, hat prior.
     own_weight: float = 1.0
-    proxy_weight: float = 0.5
+    proxy_weight: float = 1.0
     reverse_weight: float = 0.6
     prior_weight: float = 0.15
+    # How much of a candidate's neighbour density is subtracted from its similarity to a
+    # hint (0: plain cosine; 1: CSLS, a hint counts when it is among the candidate's
+    # nearest neighbours, as the explainer's hints are).
+    density_weight: float = Field(1.0, ge=0.0)
+    # Weights of the simulated guessers when explaining: hatbot's own space, and each
+    # opponent recipe's (the points come from other bots; the own space stands for
+    # recipes hatbot has no proxy of).
+    explain_own_weight: float = Field(0.3, ge=0.0)
+    explain_proxy_weights: dict[str, float] = {"clean_naive": 2.0, "starter_kit": 1.0}
     # Hint j (from 0) weighs 1 / (1 + hint_decay * j) in a guess.
     hint_decay: float = 0.15
     # A hint must be this frequent in the corpus, so other bots know it well.
@@ -68,6 +81,11 @@ class Strategy:
         self.index = index
         self.params = params or StrategyParams(**index.manifest.get("strategy", {}))
         self.spaces: list[Vector] = [index.vectors] + [p.vectors for p in index.proxies]
+        self.densities: list[Vector] = [index.density] + [p.density for p in index.proxies]
+        self.neighbours = [index.neighbours] + [p.neighbours for p in index.proxies]
+        self.explain_weights = [self.params.explain_own_weight] + [
+            self.params.explain_proxy_weights.get(p.name, 1.0) for p in index.proxies
+        ]
         self.hintable = index.is_word & (index.counts >= self.params.min_hint_count)
         self.prior = index.eligible.astype(np.float32)
         frequency = np.log1p(index.counts.astype(np.float32))
@@ -148,8 +166,11 @@ class Strategy:
     def _order(self, target: int, pool: list[int], n_words: int) -> list[int]:
         """Greedy order: each next hint helps the simulated guessers who still miss."""
         competitors = []
-        for space in self.spaces:
+        for g, space in enumerate(self.spaces):
             near = self.index.top(space @ space[target], COMPETITORS + 1)
+            # A guesser given `shuttle` may well answer `shuttles` before the target: each
+            # candidate hint's nearest neighbours compete too.
+            near = np.union1d(near, self.neighbours[g][pool].ravel())
             competitors.append(near[near != target])
         sums = [np.zeros(space.shape[1], dtype=np.float32) for space in self.spaces]
         missing = [True] * len(self.spaces)
@@ -167,7 +188,7 @@ class Strategy:
                 missing = [True] * len(self.spaces)
             objective = 0.05 * self.popularity[options]
             for g, space in enumerate(self.spaces):
-                if not missing[g]:
+                if not missing[g] or self.explain_weights[g] == 0:
                     continue
                 queries = sums[g][None, :] + space[options]
                 queries /= np.linalg.norm(queries, axis=1, keepdims=True) + 1e-12
@@ -179,7 +200,8 @@ class Strategy:
                     others[:, np.isin(competitors[g], chosen)] = -1.0
                 rank = (others > own[:, None]).sum(axis=1)
                 kth = -np.partition(-others, k - 1, axis=1)[:, k - 1]
-                objective += (rank < k) + 0.5 * np.tanh(5.0 * (own - kth))
+                weight = self.explain_weights[g]
+                objective += weight * ((rank < k) + 0.5 * np.tanh(5.0 * (own - kth)))
             best = int(options[int(np.argmax(objective))])
             chosen.append(best)
             stems.add(self.index.stems[best])
@@ -227,11 +249,13 @@ class Strategy:
         if not known:
             return total
         ids = np.array([i for _, i in known], dtype=np.int64)
-        for g, space in enumerate(self.spaces):
-            queries = (steps * weights) @ space[ids]
-            queries /= np.linalg.norm(queries, axis=1, keepdims=True) + 1e-12
-            weight = p.own_weight if g == 0 else p.proxy_weight / max(1, len(self.spaces) - 1)
-            total += weight * (space @ queries.T)
+        # mix[j, m]: the share of known hint m in prefix j's weighted mean.
+        mix = steps * weights
+        mix /= np.maximum(mix.sum(axis=1, keepdims=True), 1e-12)
+        for g, (space, density) in enumerate(zip(self.spaces, self.densities, strict=True)):
+            similarity = space @ space[ids].T - p.density_weight * density[:, None]
+            weight = p.own_weight if g == 0 else p.proxy_weight
+            total += weight * (similarity @ mix.T)
         return total
 
     def _reverse(self, words: list[str]) -> NDArray[np.float32]:

@@ -42,6 +42,9 @@ from hatbot.strategy import Strategy
 # instead of 12 (docs/BENCHMARKS.md).
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
+# Nearest neighbours stored per word and space (their mean similarity is its density).
+NEIGHBOURS = 10
+
 # The opponent recipes hatbot models (GAME.md: bots train on the same corpus).
 PROXIES = {"starter_kit": "raw", "clean_naive": "clean"}
 
@@ -114,6 +117,43 @@ def proxy_hints(
                         break
             hints[start + row, : len(found)] = found
     return hints, extra
+
+
+def nearest_neighbours(
+    unit: NDArray[np.float32], k: int = NEIGHBOURS
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """Each word's `k` nearest neighbours (itself left out), best first, and its density:
+    the mean cosine with them.
+
+    A word in a crowded region is close to many words; the guesser subtracts the density
+    from a candidate's similarity to the hints (CSLS, Conneau et al. 2018), so a hint
+    counts as evidence for a candidate when it stands out among the candidate's
+    neighbours. The explainer counts a hint's neighbours among the words a guesser
+    may answer before the target.
+    """
+    k = min(k, len(unit) - 1)
+    neighbours = np.zeros((len(unit), max(k, 0)), dtype=np.int32)
+    density = np.zeros(len(unit), dtype=np.float32)
+    if k < 1:
+        return neighbours, density
+    for start in tqdm(range(0, len(unit), 1024), desc="neighbours", unit="chunk", mininterval=5):
+        rows = np.arange(start, min(start + 1024, len(unit)))
+        block = unit[rows] @ unit.T
+        block[np.arange(len(rows)), rows] = -np.inf
+        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        sims = np.take_along_axis(block, top, axis=1)
+        order = np.argsort(-sims, axis=1, kind="stable")
+        neighbours[rows] = np.take_along_axis(top, order, axis=1)
+        density[rows] = sims.mean(axis=1)
+    return neighbours, density
+
+
+def save_space(folder: Path, unit: NDArray[np.float32]) -> None:
+    """A vector space's files: its unit vectors, their nearest neighbours and densities."""
+    np.save(folder / "vectors.npy", unit)
+    neighbours, density = nearest_neighbours(unit)
+    np.save(folder / "neighbours.npy", neighbours)
+    np.save(folder / "density.npy", density)
 
 
 def explained_words(index: WordIndex, strategy: Strategy) -> NDArray[np.int32]:
@@ -212,7 +252,7 @@ def write_artifact(
     assert own.queries is not None
     (folder / "vocab.txt").write_text("\n".join(words) + "\n")
     np.save(folder / "counts.npy", counts)
-    np.save(folder / "vectors.npy", normalise_rows(own.queries))
+    save_space(folder, normalise_rows(own.queries))
     on_step("lexicon")
     stems = [lexicon.stem(w) for w in tqdm(words, desc="stems", unit="word")]
     (folder / "stems.txt").write_text("\n".join(stems) + "\n")
@@ -227,7 +267,7 @@ def write_artifact(
         assert proxy.queries is not None
         sub = folder / f"proxy-{name}"
         sub.mkdir(exist_ok=True)
-        np.save(sub / "vectors.npy", normalise_rows(proxy.queries))
+        save_space(sub, normalise_rows(proxy.queries))
         np.save(sub / "candidates.npy", candidates.astype(np.int32))
         hints, extra = proxy_hints(proxy, words, candidates, params.strategy.proxy_depth)
         np.save(sub / "hints.npy", hints)
