@@ -133,7 +133,8 @@ def serve(
     """Serve the bot over HTTP: one uvicorn process, or --workers processes on one port."""
     # One BLAS thread per process: each query is a small matrix product, and BLAS threads
     # fight the event loop for the cores (measured 3.3x the throughput at 64 connections,
-    # docs/BENCHMARKS.md "blas-1"). Set before NumPy is first imported.
+    # variant "blas-1" in benchmarks/results/contended-2026-11-26-0824.json). Set before NumPy
+    # is first imported.
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
     import uvicorn

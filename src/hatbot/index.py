@@ -133,7 +133,7 @@ class Explanations:
         row = int(self.rows[word_id])
         if row < 0 or n_words > self.hints.shape[1]:
             return None
-        return [int(h) for h in self.hints[row, :n_words] if h >= 0]
+        return [h for h in self.hints[row, :n_words].tolist() if h >= 0]
 
 
 class WordIndex:
