@@ -78,7 +78,9 @@ def load_model(folder: object) -> Model:
     index = WordIndex(Path(str(folder)))
     strategy = Strategy(index)
     precomputed = table_agrees(index, strategy)
-    if not precomputed:
+    if index.explanations is None:
+        log.info("model %s has no precomputed explanations: explaining live", index.version)
+    elif not precomputed:
         log.warning(
             "model %s: the precomputed explanations differ from this code's strategy; "
             "explaining live",

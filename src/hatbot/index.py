@@ -32,8 +32,11 @@ import numpy as np
 import Stemmer
 from numpy.typing import NDArray
 
-# 2: explained.npy and explanations.npy are required.
+# The format the export writes. 2: explained.npy and explanations.npy are required.
 FORMAT = 2
+# Formats the loader reads: a format-1 artifact (no explanation table) is explained live,
+# so new code serves, and the pipeline re-evaluates, models exported before the table.
+READABLE_FORMATS = (1, 2)
 # Hints precomputed per explained word: the host asks for 5 (10 in earlier tournaments).
 EXPLANATION_DEPTH = 10
 IS_WORD = 1
@@ -140,7 +143,8 @@ class WordIndex:
     """A loaded artifact: vocabulary, vectors, per-word facts and opponent proxies.
 
     `explanations=False` skips the precomputed explanations (the export builds an index
-    of the unfinished artifact to compute them); `explanation()` then always answers None.
+    of the unfinished artifact to compute them); `explanation()` then always answers None,
+    as for a format-1 artifact, which has none.
     """
 
     def __init__(self, folder: Path, verify: bool = True, explanations: bool = True) -> None:
@@ -152,7 +156,7 @@ class WordIndex:
             self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
         except json.JSONDecodeError as exc:
             raise ArtifactError(f"{manifest_path} is not valid JSON: {exc}") from exc
-        if self.manifest.get("format") != FORMAT:
+        if self.manifest.get("format") not in READABLE_FORMATS:
             raise ArtifactError(f"{folder} has artifact format {self.manifest.get('format')}")
         if verify:
             for name, expected in self.manifest.get("files", {}).items():
@@ -166,7 +170,8 @@ class WordIndex:
             self.flags: NDArray[np.uint8] = np.load(folder / "flags.npy")
             self.vectors: Vector = np.load(folder / "vectors.npy", mmap_mode="r")
             self.proxies = [Proxy.load(p, len(self.words)) for p in sorted(folder.glob("proxy-*"))]
-            self.explanations = Explanations.load(folder, len(self.words)) if explanations else None
+            tabled = explanations and self.manifest["format"] >= 2
+            self.explanations = Explanations.load(folder, len(self.words)) if tabled else None
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{folder} cannot be read: {exc}") from exc
         size = len(self.words)

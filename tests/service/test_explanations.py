@@ -208,9 +208,30 @@ def test_a_broken_table_refuses_the_artifact(artifact: Path, breakage: str) -> N
         WordIndex(artifact)
 
 
-def test_an_artifact_of_the_previous_format_is_refused(artifact: Path) -> None:
+def set_format(folder: Path, value: object) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format"] = value
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_an_artifact_of_format_1_is_explained_live(artifact: Path, strategy: Strategy) -> None:
+    """Models exported before the table keep serving (and can be re-evaluated)."""
+    set_format(artifact, 1)
+    (artifact / "explanations.npy").unlink()
+    (artifact / "explained.npy").unlink()
     manifest = json.loads((artifact / "manifest.json").read_text())
-    manifest["format"] = 1
+    for name in ("explanations.npy", "explained.npy"):
+        del manifest["files"][name]
     (artifact / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ArtifactError, match="format 1"):
+    model = load_model(artifact)
+    assert model.index.explanations is None and not model.precomputed
+    word = model.index.words[int(np.flatnonzero(model.index.eligible)[0])]
+    metrics = Metrics.create(CollectorRegistry())
+    assert explain_words(model, word, 5, metrics) == strategy.explain(word, 5)
+
+
+@pytest.mark.parametrize("value", [0, 3, "2", None])
+def test_an_artifact_of_an_unknown_format_is_refused(artifact: Path, value: object) -> None:
+    set_format(artifact, value)
+    with pytest.raises(ArtifactError, match="format"):
         WordIndex(artifact)
