@@ -92,7 +92,7 @@ def test_explain_is_deterministic(strategy: Strategy, targets: list[str]) -> Non
 
 
 def test_nearest_neighbours_and_density() -> None:
-    from hatbot.pipeline.artifact import nearest_neighbours
+    from hatbot.index import nearest_neighbours
 
     rng = np.random.default_rng(0)
     unit = rng.normal(size=(50, 8)).astype(np.float32)
@@ -107,7 +107,7 @@ def test_nearest_neighbours_and_density() -> None:
 
 
 def test_artifact_neighbours_match_its_vectors(tiny_index: WordIndex) -> None:
-    from hatbot.pipeline.artifact import nearest_neighbours
+    from hatbot.index import nearest_neighbours
 
     spaces = [(tiny_index.vectors, tiny_index.neighbours, tiny_index.density)]
     spaces += [(p.vectors, p.neighbours, p.density) for p in tiny_index.proxies]

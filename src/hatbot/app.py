@@ -5,17 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypedDict
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_fastapi_instrumentator.routing import get_route_name
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,7 +78,9 @@ def load_model(folder: object) -> Model:
     index = WordIndex(Path(str(folder)))
     strategy = Strategy(index)
     precomputed = table_agrees(index, strategy)
-    if not precomputed:
+    if index.explanations is None:
+        log.info("model %s has no precomputed explanations: explaining live", index.version)
+    elif not precomputed:
         log.warning(
             "model %s: the precomputed explanations differ from this code's strategy; "
             "explaining live",
@@ -275,5 +283,18 @@ def create_app(
         return JSONResponse({"detail": errors}, status_code=422)
 
     app.add_middleware(Observe, metrics=metrics)
-    Instrumentator(registry=registry).expose(app, include_in_schema=False)
+    exposition = registry
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        # Several workers (`hatbot serve --workers N`): every worker's counters, gauges and
+        # histograms from the shared files, plus this worker's model version (an Info, which
+        # the files cannot hold; all workers follow the same pointer). Process metrics
+        # (`process_*`) are per process and left out.
+        exposition = CollectorRegistry()
+        MultiProcessCollector(exposition)  # type: ignore[no-untyped-call]
+        exposition.register(metrics.model_info)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(exposition), media_type=CONTENT_TYPE_LATEST)
+
     return app

@@ -99,11 +99,14 @@ def _guarded(stage: Any, *args: Any) -> Any:
             signal.signal(signal.SIGTERM, previous)
 
 
+LOG_FORMAT = "time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+
+
 def _setup_logging(level: str = "info") -> None:
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,
-        format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+        format=LOG_FORMAT,
     )
 
 
@@ -112,6 +115,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[
         int | None, typer.Option(help="Port (default $HATBOT_PORT, $PORT, 8000).")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (default $HATBOT_WORKERS, 1)."),
     ] = None,
     bootstrap: Annotated[
         bool,
@@ -123,19 +130,20 @@ def serve(
     params_file: ParamsOpt = None,
     data_dir: DataOpt = Path("data"),
 ) -> None:
-    """Serve the bot over HTTP (one uvicorn worker; scale with more processes or pods)."""
+    """Serve the bot over HTTP: one uvicorn process, or --workers processes on one port."""
     # One BLAS thread per process: each query is a small matrix product, and BLAS threads
     # fight the event loop for the cores (measured 3.3x the throughput at 64 connections,
-    # docs/BENCHMARKS.md "blas-1"). Set before NumPy is first imported.
+    # variant "blas-1" in benchmarks/results/contended-2026-11-26-0824.json). Set before NumPy
+    # is first imported.
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
     import uvicorn
 
-    from hatbot.app import create_app
     from hatbot.config import Settings
     from hatbot.store import ModelStore
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    given = {"host": host, "port": port, "workers": workers}
+    overrides = {k: v for k, v in given.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     _setup_logging(settings.log_level)
     if bootstrap and ModelStore(settings.model_store).read(settings.model_pointer) is None:
@@ -146,13 +154,73 @@ def serve(
             data_dir=data_dir,
             models_dir=settings.model_store,
         )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    if settings.workers == 1:
+        from hatbot.app import create_app
+
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+        return
+    _serve_workers(settings)
+
+
+def _serve_workers(settings: Any) -> None:
+    """Several uvicorn workers behind one socket, each building the app from the environment.
+
+    Their Prometheus metrics are summed through files (prometheus_client's multiprocess
+    mode, in $PROMETHEUS_MULTIPROC_DIR, a fresh folder unless set), so a scrape counts every
+    worker's requests whichever worker answers it. That mode cannot share an `Info` or the
+    process collector: `hatbot_model_info` and `process_*` are then not exported.
+    """
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="hatbot-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):  # a previous run's values must not be added to ours
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    # The workers read their settings from the environment; pass on what the command set.
+    for name in ("model_store", "model_pointer", "log_level"):
+        os.environ[f"HATBOT_{name.upper()}"] = str(getattr(settings, name))
+    try:
+        uvicorn.run(
+            "hatbot.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            log_config=_log_config(settings.log_level),
+            access_log=False,
+        )
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """`_setup_logging` for uvicorn's worker processes (they start fresh interpreters)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"hatbot": {"format": LOG_FORMAT}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "hatbot",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+    }
 
 
 @data_app.command("fetch")

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         default=8000, ge=1, le=65535, validation_alias=AliasChoices("HATBOT_PORT", "PORT")
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # uvicorn worker processes of `hatbot serve`. 1 by measurement (docs/BENCHMARKS.md): on
+    # 2 busy vCPU a second worker gave 1.3x the throughput at 16-64 connections, but 244 MB
+    # (Pss) instead of 125 and the first answer after 3.9 s instead of 1.6.
+    workers: int = Field(default=1, ge=1, le=64)
     # The host asks for 5 or 10 words; 50 leaves room for people while bounding the work.
     max_n_words: int = Field(default=50, ge=1, le=1000)
     # Longer than any English word; longer input is refused rather than processed.

@@ -36,9 +36,15 @@ import numpy as np
 import Stemmer
 from numpy.typing import NDArray
 
-# 2: explained.npy and explanations.npy are required; 3: neighbours.npy and density.npy
-# in every space.
+# The format the export writes. 2: explained.npy and explanations.npy are required;
+# 3: neighbours.npy and density.npy in every space.
 FORMAT = 3
+# Formats the loader reads: an older artifact is served with what it lacks computed at
+# load (nearest neighbours: seconds) or done live (explanations), so new code serves,
+# and the pipeline re-evaluates, models exported before.
+READABLE_FORMATS = (1, 2, 3)
+# Nearest neighbours stored per word and space (their mean similarity is its density).
+NEIGHBOURS = 10
 # Hints precomputed per explained word: the host asks for 5 (10 in earlier tournaments).
 EXPLANATION_DEPTH = 10
 IS_WORD = 1
@@ -56,6 +62,43 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def nearest_neighbours(
+    unit: NDArray[np.float32], k: int = NEIGHBOURS
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """Each word's `k` nearest neighbours (itself left out), best first, and its density:
+    the mean cosine with them.
+
+    A word in a crowded region is close to many words; the guesser subtracts the density
+    from a candidate's similarity to the hints (CSLS, Conneau et al. 2018), so a hint
+    counts as evidence for a candidate when it stands out among the candidate's
+    neighbours. The explainer counts a hint's neighbours among the words a guesser
+    may answer before the target.
+    """
+    k = min(k, len(unit) - 1)
+    neighbours = np.zeros((len(unit), max(k, 0)), dtype=np.int32)
+    density = np.zeros(len(unit), dtype=np.float32)
+    if k < 1:
+        return neighbours, density
+    for start in range(0, len(unit), 1024):
+        rows = np.arange(start, min(start + 1024, len(unit)))
+        block = unit[rows] @ unit.T
+        block[np.arange(len(rows)), rows] = -np.inf
+        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        sims = np.take_along_axis(block, top, axis=1)
+        order = np.argsort(-sims, axis=1, kind="stable")
+        neighbours[rows] = np.take_along_axis(top, order, axis=1)
+        density[rows] = sims.mean(axis=1)
+    return neighbours, density
+
+
+def space_facts(folder: Path, vectors: Vector) -> tuple[NDArray[np.int32], Vector]:
+    """A space's stored nearest neighbours and densities; computed for an artifact older
+    than format 3, which lacks them."""
+    if (folder / "neighbours.npy").is_file() or (folder / "density.npy").is_file():
+        return np.load(folder / "neighbours.npy"), np.load(folder / "density.npy")
+    return nearest_neighbours(np.asarray(vectors))
 
 
 @dataclass(frozen=True)
@@ -77,6 +120,7 @@ class Proxy:
     @classmethod
     def load(cls, folder: Path, size: int) -> Proxy:
         vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        neighbours, density = space_facts(folder, vectors)
         candidates = np.load(folder / "candidates.npy")
         hints = np.load(folder / "hints.npy")
         extra_file = folder / "extra_words.txt"
@@ -89,8 +133,8 @@ class Proxy:
         return cls(
             name=folder.name.removeprefix("proxy-"),
             vectors=vectors,
-            neighbours=np.load(folder / "neighbours.npy"),
-            density=np.load(folder / "density.npy"),
+            neighbours=neighbours,
+            density=density,
             extra={w: size + i for i, w in enumerate(extra_words)},
             starts=starts,
             targets=candidates[rows[order]].astype(np.int32),
@@ -142,14 +186,15 @@ class Explanations:
         row = int(self.rows[word_id])
         if row < 0 or n_words > self.hints.shape[1]:
             return None
-        return [int(h) for h in self.hints[row, :n_words] if h >= 0]
+        return [h for h in self.hints[row, :n_words].tolist() if h >= 0]
 
 
 class WordIndex:
     """A loaded artifact: vocabulary, vectors, per-word facts and opponent proxies.
 
     `explanations=False` skips the precomputed explanations (the export builds an index
-    of the unfinished artifact to compute them); `explanation()` then always answers None.
+    of the unfinished artifact to compute them); `explanation()` then always answers None,
+    as for a format-1 artifact, which has none.
     """
 
     def __init__(self, folder: Path, verify: bool = True, explanations: bool = True) -> None:
@@ -161,7 +206,7 @@ class WordIndex:
             self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
         except json.JSONDecodeError as exc:
             raise ArtifactError(f"{manifest_path} is not valid JSON: {exc}") from exc
-        if self.manifest.get("format") != FORMAT:
+        if self.manifest.get("format") not in READABLE_FORMATS:
             raise ArtifactError(f"{folder} has artifact format {self.manifest.get('format')}")
         if verify:
             for name, expected in self.manifest.get("files", {}).items():
@@ -174,10 +219,10 @@ class WordIndex:
             self.counts: NDArray[np.int64] = np.load(folder / "counts.npy")
             self.flags: NDArray[np.uint8] = np.load(folder / "flags.npy")
             self.vectors: Vector = np.load(folder / "vectors.npy", mmap_mode="r")
-            self.neighbours: NDArray[np.int32] = np.load(folder / "neighbours.npy")
-            self.density: Vector = np.load(folder / "density.npy")
+            self.neighbours, self.density = space_facts(folder, self.vectors)
             self.proxies = [Proxy.load(p, len(self.words)) for p in sorted(folder.glob("proxy-*"))]
-            self.explanations = Explanations.load(folder, len(self.words)) if explanations else None
+            tabled = explanations and self.manifest["format"] >= 2
+            self.explanations = Explanations.load(folder, len(self.words)) if tabled else None
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{folder} cannot be read: {exc}") from exc
         size = len(self.words)

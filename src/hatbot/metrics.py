@@ -46,6 +46,8 @@ class Metrics:
                 "hatbot_model_loaded",
                 "1 when a model is loaded and warmed up, else 0.",
                 registry=registry,
+                # Several workers: 1 only when every worker serves a model.
+                multiprocess_mode="min",
             ),
             model_loads=Counter(
                 "hatbot_model_loads",

@@ -208,9 +208,55 @@ def test_a_broken_table_refuses_the_artifact(artifact: Path, breakage: str) -> N
         WordIndex(artifact)
 
 
-def test_an_artifact_of_the_previous_format_is_refused(artifact: Path) -> None:
-    manifest = json.loads((artifact / "manifest.json").read_text())
-    manifest["format"] = 1
-    (artifact / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ArtifactError, match="format 1"):
+def set_format(folder: Path, value: object) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format"] = value
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+SPACE_FACTS = [
+    f"{space}{name}"
+    for space in ("", "proxy-clean_naive/", "proxy-starter_kit/")
+    for name in ("neighbours.npy", "density.npy")
+]
+
+
+def drop_files(folder: Path, names: list[str]) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in names:
+        (folder / name).unlink()
+        del manifest["files"][name]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_an_artifact_of_format_2_gets_its_neighbours_at_load(
+    artifact: Path, strategy: Strategy
+) -> None:
+    """Nearest neighbours and densities (format 3) are computed for an older artifact:
+    the same strategy as with the stored ones."""
+    set_format(artifact, 2)
+    drop_files(artifact, SPACE_FACTS)
+    index = WordIndex(artifact)
+    np.testing.assert_allclose(index.density, strategy.index.density, atol=1e-6)
+    old = Strategy(index)
+    words = [index.words[int(i)] for i in np.flatnonzero(index.eligible)[:20]]
+    assert [old.explain(w, 5) for w in words] == [strategy.explain(w, 5) for w in words]
+    assert old.guess(words[:3], 5) == strategy.guess(words[:3], 5)
+
+
+def test_an_artifact_of_format_1_is_explained_live(artifact: Path, strategy: Strategy) -> None:
+    """Models exported before the table keep serving (and can be re-evaluated)."""
+    set_format(artifact, 1)
+    drop_files(artifact, ["explanations.npy", "explained.npy", *SPACE_FACTS])
+    model = load_model(artifact)
+    assert model.index.explanations is None and not model.precomputed
+    word = model.index.words[int(np.flatnonzero(model.index.eligible)[0])]
+    metrics = Metrics.create(CollectorRegistry())
+    assert explain_words(model, word, 5, metrics) == strategy.explain(word, 5)
+
+
+@pytest.mark.parametrize("value", [0, 4, "2", None])
+def test_an_artifact_of_an_unknown_format_is_refused(artifact: Path, value: object) -> None:
+    set_format(artifact, value)
+    with pytest.raises(ArtifactError, match="format"):
         WordIndex(artifact)

@@ -36,6 +36,7 @@ def test_settings_defaults_without_environment() -> None:
     assert (settings.max_n_words, settings.max_word_length, settings.max_hints) == (50, 64, 100)
     assert settings.max_played_hints == 10
     assert settings.reload_interval == 5.0
+    assert settings.workers == 1
 
 
 def test_settings_read_hatbot_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,6 +50,7 @@ def test_settings_read_hatbot_variables(monkeypatch: pytest.MonkeyPatch) -> None
         "HATBOT_MAX_HINTS": "12",
         "HATBOT_MAX_PLAYED_HINTS": "4",
         "HATBOT_RELOAD_INTERVAL": "0.2",
+        "HATBOT_WORKERS": "3",
     }.items():
         monkeypatch.setenv(name, value)
     settings = Settings()
@@ -59,6 +61,7 @@ def test_settings_read_hatbot_variables(monkeypatch: pytest.MonkeyPatch) -> None
     assert (settings.max_n_words, settings.max_word_length, settings.max_hints) == (7, 20, 12)
     assert settings.max_played_hints == 4
     assert settings.reload_interval == 0.2
+    assert settings.workers == 3
 
 
 @pytest.mark.parametrize(
@@ -106,6 +109,7 @@ def test_settings_read_dotenv_and_environment_wins(monkeypatch: pytest.MonkeyPat
         ("HATBOT_RELOAD_INTERVAL", "-1"),
         ("HATBOT_MODEL_POINTER", "prod"),
         ("HATBOT_LOG_LEVEL", "loud"),
+        ("HATBOT_WORKERS", "0"),
     ],
 )
 def test_settings_invalid_value_fails_fast(

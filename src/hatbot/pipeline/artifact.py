@@ -31,7 +31,15 @@ from tqdm import tqdm
 
 import hatbot
 from hatbot.game.rules import normalise, too_close
-from hatbot.index import ELIGIBLE, EXPLANATION_DEPTH, FORMAT, IS_WORD, WordIndex, file_sha256
+from hatbot.index import (
+    ELIGIBLE,
+    EXPLANATION_DEPTH,
+    FORMAT,
+    IS_WORD,
+    WordIndex,
+    file_sha256,
+    nearest_neighbours,
+)
 from hatbot.pipeline.corpus import Corpora, Snapshot, hat_vocabulary
 from hatbot.pipeline.params import Params
 from hatbot.pipeline.train import LIBRARY_DEFAULTS, Job, Trained, fasttext_args, normalise_rows
@@ -41,9 +49,6 @@ from hatbot.strategy import Strategy
 # and with OpenBLAS's default threads on a busy machine one explanation took 410 ms
 # instead of 12 (docs/BENCHMARKS.md).
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-# Nearest neighbours stored per word and space (their mean similarity is its density).
-NEIGHBOURS = 10
 
 # The opponent recipes hatbot models (GAME.md: bots train on the same corpus).
 PROXIES = {"starter_kit": "raw", "clean_naive": "clean"}
@@ -117,35 +122,6 @@ def proxy_hints(
                         break
             hints[start + row, : len(found)] = found
     return hints, extra
-
-
-def nearest_neighbours(
-    unit: NDArray[np.float32], k: int = NEIGHBOURS
-) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
-    """Each word's `k` nearest neighbours (itself left out), best first, and its density:
-    the mean cosine with them.
-
-    A word in a crowded region is close to many words; the guesser subtracts the density
-    from a candidate's similarity to the hints (CSLS, Conneau et al. 2018), so a hint
-    counts as evidence for a candidate when it stands out among the candidate's
-    neighbours. The explainer counts a hint's neighbours among the words a guesser
-    may answer before the target.
-    """
-    k = min(k, len(unit) - 1)
-    neighbours = np.zeros((len(unit), max(k, 0)), dtype=np.int32)
-    density = np.zeros(len(unit), dtype=np.float32)
-    if k < 1:
-        return neighbours, density
-    for start in tqdm(range(0, len(unit), 1024), desc="neighbours", unit="chunk", mininterval=5):
-        rows = np.arange(start, min(start + 1024, len(unit)))
-        block = unit[rows] @ unit.T
-        block[np.arange(len(rows)), rows] = -np.inf
-        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        sims = np.take_along_axis(block, top, axis=1)
-        order = np.argsort(-sims, axis=1, kind="stable")
-        neighbours[rows] = np.take_along_axis(top, order, axis=1)
-        density[rows] = sims.mean(axis=1)
-    return neighbours, density
 
 
 def save_space(folder: Path, unit: NDArray[np.float32]) -> None:
