@@ -126,11 +126,13 @@ class Strategy:
         target = self.resolve(word)
         if target is None:
             return self._fill(word, [], self.fallback, n_words)
-        pool = self._pool(word, target)
-        chosen = self._order(target, pool, n_words)
+        # The target's similarity to every word, per space: computed once, read three times.
+        similarity = [space @ space[target] for space in self.spaces]
+        pool = self._pool(word, target, similarity)
+        chosen = self._order(target, pool, similarity, n_words)
         hints = [self.index.words[i] for i in chosen]
         if len(hints) < n_words:
-            deeper = self.index.top(self.index.vectors @ self.index.vectors[target], 3000)
+            deeper = self.index.top(similarity[0], 3000)
             hints = self._fill(word, hints, [int(i) for i in deeper] + self.fallback, n_words)
         return hints
 
@@ -150,10 +152,10 @@ class Strategy:
                 stems.add(self.index.stems[i])
         return hints
 
-    def _pool(self, word: str, target: int) -> list[int]:
+    def _pool(self, word: str, target: int, similarity: list[Vector]) -> list[int]:
         pool: dict[int, None] = {}
-        for space in self.spaces:
-            for i in self.index.top(space @ space[target], POOL):
+        for scores in similarity:
+            for i in self.index.top(scores, POOL):
                 i = int(i)
                 if (
                     i != target
@@ -163,14 +165,16 @@ class Strategy:
                     pool[i] = None
         return list(pool)
 
-    def _order(self, target: int, pool: list[int], n_words: int) -> list[int]:
+    def _order(
+        self, target: int, pool: list[int], similarity: list[Vector], n_words: int
+    ) -> list[int]:
         """Greedy order: each next hint helps the simulated guessers who still miss."""
         competitors = []
-        for g, space in enumerate(self.spaces):
-            near = self.index.top(space @ space[target], COMPETITORS + 1)
+        for scores, neighbours in zip(similarity, self.neighbours, strict=True):
+            near = self.index.top(scores, COMPETITORS + 1)
             # A guesser given `shuttle` may well answer `shuttles` before the target: each
             # candidate hint's nearest neighbours compete too.
-            near = np.union1d(near, self.neighbours[g][pool].ravel())
+            near = np.union1d(near, neighbours[pool].ravel())
             competitors.append(near[near != target])
         sums = [np.zeros(space.shape[1], dtype=np.float32) for space in self.spaces]
         missing = [True] * len(self.spaces)
