@@ -10,9 +10,12 @@
   per second), and a matrix-vector product streaming a 256 MB matrix. The
   bound per query is bytes read / bandwidth; the measured time over that bound
   says how far from the limit the index is.
+* Guesses in host order (each call reuses the remembered rounds of the shorter
+  prefixes) and from scratch (every prefix scored), and how many rounds the
+  guesser's shortlist answers as scoring every word would.
 * Kernels behind the recommendations: one float32 product over one space, the
-  same in float16, over the hint-eligible rows only, and the strategy's
-  candidate sets' sizes.
+  same in float16, over the hint-eligible rows only, over all spaces side by
+  side, over the principal-axes projection, and the strategy's candidate sets' sizes.
 """
 
 from __future__ import annotations
@@ -91,14 +94,16 @@ def kernels(strategy: Any, repeat: int = 50) -> dict[str, Any]:
     rows = np.flatnonzero(strategy.hintable)
     eligible = np.flatnonzero(strategy.index.eligible)
     sub = np.ascontiguousarray(space[rows])
-    stacked = np.ascontiguousarray(np.concatenate(strategy.spaces, axis=1))  # one pass, all spaces
+    stacked = strategy.index.stacked  # all spaces side by side, one pass
     queries = np.concatenate([s[100] for s in strategy.spaces]).astype(np.float32)
     t32 = _best(lambda: space @ query, repeat)
     t16 = _best(lambda: half @ query.astype(np.float16), max(3, repeat // 10))
     tsub = _best(lambda: sub @ query, repeat)
     tall = _best(lambda: [s @ s[100] for s in strategy.spaces], repeat)
-    tstack = _best(lambda: stacked @ queries, repeat)  # not the same maths: a bandwidth probe
+    tstack = _best(lambda: stacked @ queries, repeat)
     top = _best(lambda: strategy.index.top(space @ query, 60), repeat)
+    axes_query = strategy.axes.T @ queries
+    tproj = _best(lambda: strategy.projected @ axes_query, repeat)
     return {
         "vocabulary": len(space),
         "dim": int(space.shape[1]),
@@ -113,7 +118,26 @@ def kernels(strategy: Any, repeat: int = 50) -> dict[str, Any]:
         "gemv_all_spaces_ms": tall * 1e3,
         "gemv_stacked_spaces_ms": tstack * 1e3,
         "gemv_top60_ms": top * 1e3,
+        "projection_dims": int(strategy.projected.shape[1]),
+        "projection_mb": strategy.projected.nbytes / MB,
+        "gemv_projection_ms": tproj * 1e3,
     }
+
+
+def shortlist_agreement(strategy: Any, calls: list[Call]) -> str:
+    """How many rounds (guesses for one prefix of hints) equal scoring every word."""
+    import hatbot.strategy
+
+    hints = {tuple(c.words) for c in calls if c.kind == "guess"}
+    longest = [h for h in hints if not any(len(o) > len(h) and o[: len(h)] == h for o in hints)]
+    rounds = []
+    for shortlist in (hatbot.strategy.SHORTLIST, 10**9):
+        hatbot.strategy.SHORTLIST = shortlist
+        strategy._rounds.cache_clear()
+        rounds.append([r for h in sorted(longest) for r in strategy._rounds(h, 5)])
+    strategy._rounds.cache_clear()
+    same = sum(a == b for a, b in zip(*rounds, strict=True))
+    return f"{same}/{len(rounds[0])}"
 
 
 def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any]:
@@ -130,6 +154,7 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
     times: dict[str, list[float]] = {"explain": [], "guess": []}
     by_hints: dict[int, list[float]] = {}
     for _ in range(passes):
+        strategy._rounds.cache_clear()  # each pass in host order, from no remembered rounds
         for call in calls:
             t = time.perf_counter()
             _run(strategy, call)
@@ -138,21 +163,18 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
             if call.kind == "guess":
                 by_hints.setdefault(len(call.words), []).append(dt)
 
-    # The same calls with the memory-mapped matrices seen as plain ndarrays (np.asarray: same
-    # pages, no copy), which skips np.memmap's Python-level __getitem__ on every row lookup.
-    originals = strategy.spaces
-    real_vectors = index.vectors
-    strategy.spaces = [np.asarray(s) for s in originals]
-    index.vectors = strategy.spaces[0]
-    plain: dict[str, list[float]] = {"explain": [], "guess": []}
+    # Guesses computed from scratch: the remembered rounds forgotten before every call, so
+    # each guess scores every prefix of its hints (a host-order call scores only its last).
+    fresh: list[float] = []
     for call in calls:
-        t = time.perf_counter()
-        _run(strategy, call)
-        plain[call.kind].append(time.perf_counter() - t)
-    strategy.spaces = originals
-    index.vectors = real_vectors
+        if call.kind == "guess":
+            strategy._rounds.cache_clear()
+            t = time.perf_counter()
+            _run(strategy, call)
+            fresh.append(time.perf_counter() - t)
 
     # Explanations as the service answers them: from the artifact's precomputed table.
+    strategy._rounds.cache_clear()
     table: list[float] = []
     served: list[float] = []
     for call in calls:
@@ -166,11 +188,13 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
             _run(strategy, call)
         served.append(time.perf_counter() - t)
 
-    # An untimed pass that counts the bytes of index matrices every query reads.
-    originals = strategy.spaces
-    strategy.spaces = [s.view(Counting) for s in originals]
-    real_vectors = index.vectors
-    index.vectors = strategy.spaces[0]
+    # An untimed pass, in host order, that counts the bytes of index matrices every query
+    # reads: the spaces (explain), the projection (first pass) and the rows gathered.
+    originals = (strategy.spaces, strategy.projected, index.stacked)
+    strategy.spaces = [s.view(Counting) for s in originals[0]]
+    strategy.projected = originals[1].view(Counting)
+    index.stacked = originals[2].view(Counting)
+    strategy._rounds.cache_clear()
     read: dict[str, list[int]] = {"explain": [], "guess": []}
     products: dict[str, list[int]] = {"explain": [], "guess": []}
     for call in calls:
@@ -178,31 +202,21 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
         _run(strategy, call)
         read[call.kind].append(Counting.read)
         products[call.kind].append(Counting.products)
-    strategy.spaces = originals
-    index.vectors = real_vectors
+    strategy.spaces, strategy.projected, index.stacked = originals
 
-    # Evidence for two recommendations (private methods, read only; nothing is changed):
-    # explanations are prefix-consistent (so one precomputed 10-list answers every n <= 10),
-    # and a guess that remembered the earlier prefixes' guesses would score one prefix only.
+    # Explanations are prefix-consistent (so one precomputed 10-list answers every n <= 10);
+    # the shortlisted rounds equal scoring every word.
     explained = [c for c in calls if c.kind == "explain"]
     consistent = sum(
         strategy.explain(c.words[0], 5) == strategy.explain(c.words[0], 10)[:5] for c in explained
     )
-    last_prefix: list[float] = []
-    for call in calls:
-        if call.kind != "guess":
-            continue
-        words = list(call.words)
-        t = time.perf_counter()
-        scores = strategy._scores(words)
-        strategy._pick(scores[:, -1], words, [], call.n_words)
-        last_prefix.append(time.perf_counter() - t)
+    agreement = shortlist_agreement(strategy, calls)
 
     bw = bandwidth()
     result: dict[str, Any] = {
         "explain_prefix_consistent": f"{consistent}/{len(explained)}",
-        "guess_one_prefix_ms": statistics.fmean(last_prefix) * 1e3 if last_prefix else None,
-        "plain_arrays_mean_ms": {k: statistics.fmean(v) * 1e3 for k, v in plain.items() if v},
+        "guess_fresh_mean_ms": statistics.fmean(fresh) * 1e3 if fresh else None,
+        "shortlist_rounds_identical": agreement,
         "table_explain_us": statistics.fmean(table) * 1e6 if table else None,
         "table_explain_hits": sum(
             index.explanation(c.words[0], c.n_words) is not None

@@ -154,3 +154,103 @@ def test_density_weight_zero_is_plain_cosine(tiny_index: WordIndex) -> None:
     np.testing.assert_allclose(
         plain._scores(words) - csls._scores(words), np.repeat(shift[:, None], 2, axis=1), atol=1e-4
     )
+
+
+def test_principal_projection_keeps_dot_products() -> None:
+    from hatbot.index import principal_projection
+
+    rng = np.random.default_rng(0)
+    stacked = (rng.normal(size=(300, 12)) * np.linspace(3, 0.1, 12)).astype(np.float32)
+    axes, projected = principal_projection(stacked, dims=12)
+    np.testing.assert_allclose(axes.T @ axes, np.eye(12), atol=1e-5)
+    np.testing.assert_allclose(projected @ axes.T, stacked, atol=1e-4)
+    # Fewer axes: the ones that carry the most of the vectors, first.
+    energy = (projected**2).sum(axis=0)
+    assert list(energy) == sorted(energy, reverse=True)
+    _, first = principal_projection(stacked, dims=4)
+    np.testing.assert_allclose(np.abs(first), np.abs(projected[:, :4]), atol=1e-4)
+
+
+def test_the_index_holds_every_space_in_one_matrix(tiny_index: WordIndex) -> None:
+    """A word's vectors in all spaces are one contiguous row; each space is a view of it."""
+    folders = [tiny_index.folder] + [
+        tiny_index.folder / f"proxy-{p.name}" for p in tiny_index.proxies
+    ]
+    spaces = [tiny_index.vectors] + [p.vectors for p in tiny_index.proxies]
+    assert tiny_index.stacked.flags.c_contiguous
+    assert tiny_index.stacked.shape == (len(tiny_index), sum(s.shape[1] for s in spaces))
+    for folder, space in zip(folders, spaces, strict=True):
+        assert np.shares_memory(space, tiny_index.stacked)
+        np.testing.assert_array_equal(space, np.load(folder / "vectors.npy"))
+
+
+def hint_lists(strategy: Strategy, targets: list[str]) -> list[tuple[str, ...]]:
+    return [tuple(strategy.explain(w, 10)) for w in targets if w in strategy.index.ids]
+
+
+def all_rounds(
+    strategy: Strategy, hints: list[tuple[str, ...]]
+) -> list[tuple[tuple[str, ...], ...]]:
+    """Every prefix's guesses for each hint list, computed afresh (no remembered rounds)."""
+    rounds = []
+    for h in hints:
+        strategy._rounds.cache_clear()
+        rounds.append(strategy._rounds(h, 5))
+    return rounds
+
+
+def test_shortlisted_guesses_equal_scoring_every_word(
+    tiny_index: WordIndex, targets: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guesser scores exactly only the words its first pass (the principal-axes
+    projection) ranks best: the same guesses as scoring every word, round by round."""
+    import hatbot.strategy
+
+    strategy = Strategy(tiny_index)
+    assert len(tiny_index) > 2 * hatbot.strategy.SHORTLIST
+    hints = hint_lists(strategy, targets)
+    rows, _ = strategy._prefix_scores(list(hints[0]), shortlist=True)
+    assert hatbot.strategy.SHORTLIST // 2 < len(rows) < 2 * hatbot.strategy.SHORTLIST
+    shortlisted = all_rounds(strategy, hints)
+    monkeypatch.setattr(hatbot.strategy, "SHORTLIST", 10**9)
+    assert all_rounds(strategy, hints) == shortlisted
+
+
+def test_a_cruder_projection_still_mostly_agrees(
+    tiny_index: WordIndex, targets: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 8 axes and 300 words per prefix the first pass is rough, yet most rounds equal
+    scoring every word (the default, 96 axes and 1,000 words, agrees on all of them)."""
+    import hatbot.strategy
+    from hatbot.index import principal_projection
+
+    strategy = Strategy(tiny_index)
+    hints = hint_lists(strategy, targets)
+    monkeypatch.setattr(hatbot.strategy, "SHORTLIST", 10**9)
+    exact = [r for rounds in all_rounds(strategy, hints) for r in rounds]
+    monkeypatch.setattr(hatbot.strategy, "SHORTLIST", 300)
+    strategy.axes, strategy.projected = principal_projection(tiny_index.stacked, dims=8)
+    rough = [r for rounds in all_rounds(strategy, hints) for r in rounds]
+    same = sum(a == b for a, b in zip(rough, exact, strict=True))
+    assert same < len(exact)  # the crude pass does miss a word now and then ...
+    assert same >= 0.9 * len(exact)  # ... but rarely
+
+
+def test_remembered_rounds_equal_a_fresh_computation(
+    strategy: Strategy, targets: list[str]
+) -> None:
+    """The host asks for the prefixes one after another; each answer reuses the rounds of
+    the shorter prefixes, and is the answer computed from scratch."""
+    fresh = Strategy(strategy.index)
+    hints = hint_lists(strategy, targets)[:20]
+    fresh_answers = []
+    for h in hints:
+        for k in range(1, len(h) + 1):
+            fresh._rounds.cache_clear()
+            fresh_answers.append(fresh.guess(list(h[:k]), 5))
+    remembered = Strategy(strategy.index)
+    answers = [remembered.guess(list(h[:k]), 5) for h in hints for k in range(1, len(h) + 1)]
+    assert answers == fresh_answers
+    # Each round was computed once.
+    prefixes = {h[:k] for h in hints for k in range(1, len(h) + 1)}
+    assert remembered._rounds.cache_info().misses == len(prefixes)

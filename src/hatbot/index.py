@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ READABLE_FORMATS = (1, 2, 3)
 NEIGHBOURS = 10
 # Hints precomputed per explained word: the host asks for 5 (10 in earlier tournaments).
 EXPLANATION_DEPTH = 10
+# Principal axes the guesser's first pass ranks every word on (of 300 in three 100-d
+# spaces); docs/BENCHMARKS.md measures how its shortlist agrees with a full pass.
+PROJECTION_DIMS = 96
 IS_WORD = 1
 ELIGIBLE = 2
 Vector = NDArray[np.float32]
@@ -93,6 +97,44 @@ def nearest_neighbours(
     return neighbours, density
 
 
+def principal_projection(stacked: Vector, dims: int = PROJECTION_DIMS) -> tuple[Vector, Vector]:
+    """Every word's vectors in all spaces (`stacked`, side by side) projected on their
+    `dims` principal axes (uncentred: the axes that keep dot products best). Returns the
+    axes (one column per axis) and the projected words.
+
+    A query's dot product with every word in every space costs a pass over all the
+    matrices; its projection costs a pass over one matrix of `dims` columns, and ranks
+    the words almost the same way.
+    """
+    gram = (stacked.T @ stacked).astype(np.float64)
+    _, eigenvectors = np.linalg.eigh(gram)
+    axes = np.ascontiguousarray(eigenvectors[:, ::-1][:, : min(dims, gram.shape[0])], np.float32)
+    return axes, stacked @ axes
+
+
+def side_by_side(folders: list[Path]) -> tuple[Vector, list[Vector]]:
+    """The `vectors.npy` of each folder, copied side by side into one row-major matrix, and
+    each space as a view of its columns. A word's vectors in every space are then one
+    contiguous row: the guesser gathers a thousand rows per answer, and a row is then one
+    memory page (or none: the matrix asks for transparent huge pages) instead of three."""
+    files = [np.load(f / "vectors.npy", mmap_mode="r") for f in folders]
+    if any(v.ndim != 2 or len(v) != len(files[0]) for v in files):
+        raise ValueError(f"vector tables of shapes {[v.shape for v in files]}")
+    widths = [v.shape[1] for v in files]
+    rows, total = len(files[0]), sum(widths)
+    buffer = mmap.mmap(-1, max(1, rows * total * 4))
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        buffer.madvise(mmap.MADV_HUGEPAGE)
+    stacked = np.frombuffer(buffer, dtype=np.float32, count=rows * total).reshape(rows, total)
+    spaces = []
+    start = 0
+    for vectors, width in zip(files, widths, strict=True):
+        stacked[:, start : start + width] = vectors
+        spaces.append(stacked[:, start : start + width])
+        start += width
+    return stacked, spaces
+
+
 def space_facts(folder: Path, vectors: Vector) -> tuple[NDArray[np.int32], Vector]:
     """A space's stored nearest neighbours and densities; computed for an artifact older
     than format 3, which lacks them."""
@@ -118,8 +160,7 @@ class Proxy:
     positions: NDArray[np.int32]
 
     @classmethod
-    def load(cls, folder: Path, size: int) -> Proxy:
-        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+    def load(cls, folder: Path, size: int, vectors: Vector) -> Proxy:
         neighbours, density = space_facts(folder, vectors)
         candidates = np.load(folder / "candidates.npy")
         hints = np.load(folder / "hints.npy")
@@ -218,19 +259,23 @@ class WordIndex:
             self.stems = (folder / "stems.txt").read_text().split("\n")[:-1]
             self.counts: NDArray[np.int64] = np.load(folder / "counts.npy")
             self.flags: NDArray[np.uint8] = np.load(folder / "flags.npy")
-            self.vectors: Vector = np.load(folder / "vectors.npy", mmap_mode="r")
+            proxies = sorted(folder.glob("proxy-*"))
+            self.stacked, spaces = side_by_side([folder, *proxies])
+            self.vectors: Vector = spaces[0]
             self.neighbours, self.density = space_facts(folder, self.vectors)
-            self.proxies = [Proxy.load(p, len(self.words)) for p in sorted(folder.glob("proxy-*"))]
+            self.proxies = [
+                Proxy.load(p, len(self.words), v) for p, v in zip(proxies, spaces[1:], strict=True)
+            ]
             tabled = explanations and self.manifest["format"] >= 2
             self.explanations = Explanations.load(folder, len(self.words)) if tabled else None
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{folder} cannot be read: {exc}") from exc
         size = len(self.words)
         shapes = [len(self.stems), len(self.counts), len(self.flags), self.vectors.shape[0]]
-        spaces = [(self.neighbours, self.density)] + [
+        facts = [(self.neighbours, self.density)] + [
             (p.neighbours, p.density) for p in self.proxies
         ]
-        shapes += [n for neighbours, density in spaces for n in (len(neighbours), len(density))]
+        shapes += [n for neighbours, density in facts for n in (len(neighbours), len(density))]
         shapes += [p.vectors.shape[0] for p in self.proxies]
         if size == 0 or any(n != size for n in shapes):
             raise ArtifactError(f"{folder} holds tables of different lengths: {size}, {shapes}")

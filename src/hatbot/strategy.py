@@ -24,6 +24,7 @@ after a miss, so the earlier guesses are recomputed rather than remembered.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,12 +33,19 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from hatbot.game.rules import normalise, soft_match, too_close
-from hatbot.index import Vector, WordIndex
+from hatbot.index import Vector, WordIndex, principal_projection
 
 # How many competitors per space the explainer simulates a guesser against.
 COMPETITORS = 300
 # How many candidates per space the explainer considers before ordering them.
 POOL = 100
+# How many words per prefix the guesser scores exactly, chosen by a first pass over the
+# principal-axes projection of all spaces; docs/BENCHMARKS.md measures the agreement.
+SHORTLIST = 1000
+# How many hint lists' rounds of guesses each process remembers.
+ROUNDS_CACHED = 8192
+# The guesses of one round.
+Guesses = tuple[str, ...]
 
 
 class StrategyParams(BaseModel):
@@ -86,6 +94,23 @@ class Strategy:
         self.explain_weights = [self.params.explain_own_weight] + [
             self.params.explain_proxy_weights.get(p.name, 1.0) for p in index.proxies
         ]
+        # Guessing: each space's weight, the weighted sum of a word's densities, and every
+        # word's vectors in all spaces projected on their principal axes (the first pass).
+        self.guess_weights = [self.params.own_weight] + [self.params.proxy_weight] * len(
+            index.proxies
+        )
+        self.crowding = self.params.density_weight * sum(
+            (w * d for w, d in zip(self.guess_weights, self.densities, strict=True)),
+            np.zeros(len(index), dtype=np.float32),
+        )
+        self.column_weights = np.concatenate(
+            [
+                np.full(space.shape[1], weight, dtype=np.float32)
+                for weight, space in zip(self.guess_weights, self.spaces, strict=True)
+            ]
+        )
+        self.axes, self.projected = principal_projection(index.stacked)
+        self._rounds = lru_cache(maxsize=ROUNDS_CACHED)(self._rounds_uncached)
         self.hintable = index.is_word & (index.counts >= self.params.min_hint_count)
         self.prior = index.eligible.astype(np.float32)
         frequency = np.log1p(index.counts.astype(np.float32))
@@ -227,67 +252,102 @@ class Strategy:
         words = [w for w in dict.fromkeys(words) if w]
         if not words:
             return [self.index.words[i] for i in self.fallback[:n_words]]
-        scores = self._scores(words)
-        previous: list[str] = []
-        guesses: list[str] = []
-        for k in range(1, len(words) + 1):
-            guesses = self._pick(scores[:, k - 1], words[:k], previous, n_words)
-            previous.extend(guesses)
-        return guesses
+        return list(self._rounds(tuple(words), n_words)[-1])
+
+    def _rounds_uncached(self, words: tuple[str, ...], n_words: int) -> tuple[Guesses, ...]:
+        """The guesses for each prefix of the hints, in order: those for the whole list are
+        the answer, the earlier ones (the host asked for them and they missed) are excluded.
+
+        Memoised per process (`self._rounds`): the host asks for the prefixes one after
+        another, so each answer reuses the earlier prefixes' rounds. The cache only saves
+        time: a round is a pure function of its hints, the same computed afresh.
+        """
+        earlier = self._rounds(words[:-1], n_words) if len(words) > 1 else ()
+        previous = [g for round_ in earlier for g in round_]
+        rows, scores = self._prefix_scores(list(words), shortlist=True)
+        guesses = self._pick(rows, scores, list(words), previous, n_words)
+        if len(guesses) < n_words and len(rows) < len(self.index):
+            # The shortlist ran out of words the rules allow: score every word.
+            rows, scores = self._prefix_scores(list(words), shortlist=False)
+            guesses = self._pick(rows, scores, list(words), previous, n_words)
+        return (*earlier, tuple(guesses))
 
     def _scores(self, words: list[str]) -> NDArray[np.float32]:
-        """Candidate scores for every prefix of the hints: a vocabulary x prefixes matrix."""
+        """Every word's score for every prefix of the hints: a vocabulary x prefixes matrix."""
+        columns = [
+            self._prefix_scores(words[:k], shortlist=False)[1] for k in range(1, len(words) + 1)
+        ]
+        return np.stack(columns, axis=1)
+
+    def _prefix_scores(
+        self, words: list[str], shortlist: bool
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Words worth scoring for the hints `words` and their exact scores.
+
+        A word's score: in each space, its similarity to the weighted mean of the hints
+        less its density, plus the prior, its popularity and the proxies' reverse lookup.
+        With `shortlist`, only the SHORTLIST words best by the projection of that score
+        on the principal axes (one pass over a cache-sized matrix) are scored exactly.
+        """
         p = self.params
-        n, prefixes = len(self.index), len(words)
-        known = [(j, self.index.ids[w]) for j, w in enumerate(words) if w in self.index.ids]
-        weights = np.array([1.0 / (1.0 + p.hint_decay * j) for j, _ in known], dtype=np.float32)
-        # steps[j, m] = 1 when known hint m is within prefix j + 1.
-        steps = np.array(
-            [[1.0 if j <= k else 0.0 for j, _ in known] for k in range(prefixes)], dtype=np.float32
-        ).reshape(prefixes, len(known))
-        total = np.zeros((n, prefixes), dtype=np.float32)
-        total += p.prior_weight * self.prior[:, None]
-        total += 0.02 * self.popularity[:, None]
+        n = len(self.index)
+        fixed = p.prior_weight * self.prior + 0.02 * self.popularity
         if self.index.proxies:
-            total += p.reverse_weight * self._reverse(words)
+            fixed += p.reverse_weight * self._reverse(words)
+        known = [(j, self.index.ids[w]) for j, w in enumerate(words) if w in self.index.ids]
         if not known:
-            return total
+            return np.arange(n), fixed
+        mix = np.array([1.0 / (1.0 + p.hint_decay * j) for j, _ in known], dtype=np.float32)
+        mix /= mix.sum()
         ids = np.array([i for _, i in known], dtype=np.int64)
-        # mix[j, m]: the share of known hint m in prefix j's weighted mean.
-        mix = steps * weights
-        mix /= np.maximum(mix.sum(axis=1, keepdims=True), 1e-12)
-        for g, (space, density) in enumerate(zip(self.spaces, self.densities, strict=True)):
-            similarity = space @ space[ids].T - p.density_weight * density[:, None]
-            weight = p.own_weight if g == 0 else p.proxy_weight
-            total += weight * (similarity @ mix.T)
-        return total
+        fixed -= self.crowding
+        # The weighted mean of the hints in each space, side by side like `index.stacked`.
+        query = (mix @ self.index.stacked[ids]) * self.column_weights
+        if shortlist and n > 2 * SHORTLIST:
+            approx = fixed + self.projected @ (self.axes.T @ query)
+            # About SHORTLIST words: those above the score ranked SHORTLIST / 16 in every
+            # 16th word (a partial sort of 1/16 of the scores instead of all of them).
+            sample = approx[::16]
+            threshold = np.partition(sample, len(sample) - SHORTLIST // 16)[-SHORTLIST // 16]
+            rows = np.flatnonzero(approx >= threshold)
+        else:
+            rows = np.arange(n)
+        return rows, fixed[rows] + self.index.stacked[rows] @ query
 
     def _reverse(self, words: list[str]) -> NDArray[np.float32]:
-        """How well the hints so far match each candidate's explanation by each proxy recipe."""
-        prefixes = len(words)
-        reverse = np.zeros((len(self.index), prefixes), dtype=np.float32)
+        """How well the hints match each candidate's explanation by each proxy recipe: the
+        mean over hints and proxies of 1 / (1 + 0.1 |position in it - position here|)."""
+        reverse = np.zeros(len(self.index), dtype=np.float32)
         for proxy in self.index.proxies:
             for j, word in enumerate(words):
                 i = self.index.ids.get(word, proxy.extra.get(word))
                 if i is None:
                     continue
                 targets, positions = proxy.explained_by(i)
-                match = 1.0 / (1.0 + 0.1 * np.abs(positions - j))
-                reverse[targets, j:] += match[:, None]
-        hints_seen = np.arange(1, prefixes + 1, dtype=np.float32)
-        return reverse / (hints_seen * len(self.index.proxies))[None, :]
+                reverse[targets] += 1.0 / (1.0 + 0.1 * np.abs(positions - j))
+        return reverse / np.float32(len(words) * len(self.index.proxies))
 
     def _pick(
-        self, scores: NDArray[np.float32], hints: list[str], previous: list[str], n_words: int
+        self,
+        rows: NDArray[np.int64],
+        scores: NDArray[np.float32],
+        hints: list[str],
+        previous: list[str],
+        n_words: int,
     ) -> list[str]:
+        """The best-scored words among `rows` the rules allow and no earlier guess covers."""
         picked: list[str] = []
         depth = 8 * n_words + 4 * len(previous) + 4 * len(hints)
+        # `too_close` and `soft_match` need the word inside a hint or an earlier guess, or
+        # (`too_close`) at most 2 edits from a hint: quick checks first, one C call each.
+        hinted, guessed = "\n".join(hints), "\n".join(previous)
         while True:
             for i in self.index.top(scores, depth):
-                word = self.index.words[int(i)]
+                word = self.index.words[int(rows[i])]
                 if (
-                    any(too_close(word, h) for h in hints)
-                    or any(soft_match(word, g) for g in previous)
+                    word in hinted
+                    or process.extractOne(word, hints, scorer=Levenshtein.distance, score_cutoff=2)
+                    or (word in guessed and any(soft_match(word, g) for g in previous))
                     or any(soft_match(word, g) or soft_match(g, word) for g in picked)
                 ):
                     continue
