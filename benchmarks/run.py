@@ -958,7 +958,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--wrk-threads", type=int, default=1, help="wrk threads (1 leaves the most CPU to the bot)"
     )
     p.add_argument("--startup-runs", type=int, default=3)
-    p.add_argument("--targets", type=int, default=100, help="hat words in the workload")
+    p.add_argument(
+        "--targets",
+        type=int,
+        default=1000,
+        help="hat words in the workload (10 guess calls each: keep the list's distinct guess "
+        "calls above the rounds a hatbot process remembers, so repeats are computed again)",
+    )
     p.add_argument(
         "--variants",
         default="log-warning,workers-2",

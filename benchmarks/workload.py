@@ -38,7 +38,7 @@ class Call:
         return "/guess?" + urlencode(query)
 
 
-def build(artifact: Path, targets: int = 100, seed: int = 0) -> list[Call]:
+def build(artifact: Path, targets: int = 1000, seed: int = 0) -> list[Call]:
     """The call sequence for `targets` hat words, hints from hatbot's explanations."""
     from hatbot.game.hat import build_hat
     from hatbot.index import WordIndex
@@ -50,7 +50,8 @@ def build(artifact: Path, targets: int = 100, seed: int = 0) -> list[Call]:
     calls: list[Call] = []
     for word in build_hat(eligible, targets, seed, "all"):
         calls.append(Call("explain", (word,), EXPLAIN_N))
-        hints = strategy.explain(word, MAX_HINTS)
+        # The artifact's precomputed explanation (what the service answers), else live.
+        hints = index.explanation(word, MAX_HINTS) or strategy.explain(word, MAX_HINTS)
         for k in range(1, len(hints) + 1):
             calls.append(Call("guess", tuple(hints[:k]), GUESS_N))
     return calls

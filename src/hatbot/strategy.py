@@ -42,8 +42,9 @@ POOL = 100
 # How many words per prefix the guesser scores exactly, chosen by a first pass over the
 # principal-axes projection of all spaces; docs/BENCHMARKS.md measures the agreement.
 SHORTLIST = 1000
-# How many hint lists' rounds of guesses each process remembers.
-ROUNDS_CACHED = 8192
+# How many hint lists' rounds of guesses each process remembers (least recently used out):
+# the host needs each word in play's previous prefix only, a few KB.
+ROUNDS_CACHED = 4096
 # The guesses of one round.
 Guesses = tuple[str, ...]
 
