@@ -218,6 +218,7 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
         "guess_fresh_mean_ms": statistics.fmean(fresh) * 1e3 if fresh else None,
         "shortlist_rounds_identical": agreement,
         "table_explain_us": statistics.fmean(table) * 1e6 if table else None,
+        "table_explain_calls": len(explained),
         "table_explain_hits": sum(
             index.explanation(c.words[0], c.n_words) is not None
             for c in calls

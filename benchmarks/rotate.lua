@@ -1,9 +1,12 @@
 -- wrk script: rotate through the host's request shapes, read from a file of paths.
---   wrk -c64 -d10s -s benchmarks/rotate.lua http://127.0.0.1:PORT -- paths.txt [lists|any]
+--   wrk -c64 -d10s -s benchmarks/rotate.lua http://127.0.0.1:PORT -- paths.txt [lists|any] [offset]
 -- Each line of paths.txt is one request path (explain, or guess with 1..10 `words`).
 -- With "lists" (the default) a reply that is not a 200 JSON list counts as invalid,
 -- as the host would count it; "any" counts only non-200 replies (trivial routes).
--- Every wrk thread starts at a different offset, so threads do not replay in lockstep.
+-- Every wrk thread starts at a different offset, so threads do not replay in lockstep;
+-- `offset` (default 0) shifts them all: the benchmark starts each run where the previous
+-- run against the same server stopped, so a server never sees a request twice in a row
+-- of runs (hatbot remembers recent rounds of guesses; a repeat would be a free answer).
 -- At the end it prints one JSON line (prefixed "JSON ") with the counts and the
 -- latency percentiles in microseconds.
 
@@ -25,7 +28,8 @@ function init(args)
   end
   file:close()
   lists = (args[2] or "lists") ~= "any"
-  counter = ((id or 1) - 1) * 7919 % #paths + 1
+  local offset = tonumber(args[3] or "0")
+  counter = (offset + ((id or 1) - 1) * 7919) % #paths + 1
   bad = 0
 end
 

@@ -27,6 +27,12 @@ STEPS = [
     ("step2-middleware", None, "2. one pure ASGI middleware for metrics and the access log"),
     ("step3-workers", None, "3. `hatbot serve` (`--workers` default 1)"),
     ("step3-workers", "workers-2", "3. `hatbot serve --workers 2`, same run"),
+    (
+        "step4-shortlist",
+        None,
+        "4. guess: projection shortlist, spaces side by side, remembered rounds (quiet machine)",
+    ),
+    ("step4-shortlist", "workers-2", "4. the same, `hatbot serve --workers 2`, same run"),
 ]
 
 
