@@ -220,7 +220,7 @@ def test_a_cruder_projection_still_mostly_agrees(
     tiny_index: WordIndex, targets: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With 8 axes and 300 words per prefix the first pass is rough, yet most rounds equal
-    scoring every word (the default, 96 axes and 1,000 words, agrees on all of them)."""
+    scoring every word (the default, 64 axes and about 1,000 words, agrees on all of them)."""
     import hatbot.strategy
     from hatbot.index import principal_projection
 

@@ -41,17 +41,21 @@ BODY_REFUSALS: dict[int | str, dict[str, object]] = {
 }
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies are `async def`: FastAPI runs a plain `def` dependency in its thread
+# pool, a thread hop per dependency and request for what is an attribute lookup.
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.state.metrics
     return metrics
 
 
-def get_model(request: Request) -> Model:
+async def get_model(request: Request) -> Model:
     """The model serving right now; the request keeps it even if a swap happens meanwhile."""
     models: ModelManager = request.state.models
     model = models.current

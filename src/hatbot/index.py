@@ -50,7 +50,7 @@ NEIGHBOURS = 10
 EXPLANATION_DEPTH = 10
 # Principal axes the guesser's first pass ranks every word on (of 300 in three 100-d
 # spaces); docs/BENCHMARKS.md measures how its shortlist agrees with a full pass.
-PROJECTION_DIMS = 96
+PROJECTION_DIMS = 64
 IS_WORD = 1
 ELIGIBLE = 2
 Vector = NDArray[np.float32]
@@ -109,7 +109,19 @@ def principal_projection(stacked: Vector, dims: int = PROJECTION_DIMS) -> tuple[
     gram = (stacked.T @ stacked).astype(np.float64)
     _, eigenvectors = np.linalg.eigh(gram)
     axes = np.ascontiguousarray(eigenvectors[:, ::-1][:, : min(dims, gram.shape[0])], np.float32)
-    return axes, stacked @ axes
+    projected = huge_pages_array(len(stacked), axes.shape[1])
+    np.matmul(stacked, axes, out=projected)
+    return axes, projected
+
+
+def huge_pages_array(rows: int, columns: int) -> Vector:
+    """A zeroed float32 matrix in memory that asks the kernel for transparent huge pages
+    (`madvise`): a matrix read row by row at random, or streamed per query, then costs
+    a TLB entry per 2 MB instead of per 4 KB."""
+    buffer = mmap.mmap(-1, max(1, rows * columns * 4))
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        buffer.madvise(mmap.MADV_HUGEPAGE)
+    return np.frombuffer(buffer, dtype=np.float32, count=rows * columns).reshape(rows, columns)
 
 
 def side_by_side(folders: list[Path]) -> tuple[Vector, list[Vector]]:
@@ -121,11 +133,7 @@ def side_by_side(folders: list[Path]) -> tuple[Vector, list[Vector]]:
     if any(v.ndim != 2 or len(v) != len(files[0]) for v in files):
         raise ValueError(f"vector tables of shapes {[v.shape for v in files]}")
     widths = [v.shape[1] for v in files]
-    rows, total = len(files[0]), sum(widths)
-    buffer = mmap.mmap(-1, max(1, rows * total * 4))
-    if hasattr(mmap, "MADV_HUGEPAGE"):
-        buffer.madvise(mmap.MADV_HUGEPAGE)
-    stacked = np.frombuffer(buffer, dtype=np.float32, count=rows * total).reshape(rows, total)
+    stacked = huge_pages_array(len(files[0]), sum(widths))
     spaces = []
     start = 0
     for vectors, width in zip(files, widths, strict=True):
