@@ -254,3 +254,20 @@ def test_remembered_rounds_equal_a_fresh_computation(
     # Each round was computed once.
     prefixes = {h[:k] for h in hints for k in range(1, len(h) + 1)}
     assert remembered._rounds.cache_info().misses == len(prefixes)
+
+
+def test_a_strategy_is_freed_by_reference_counting(tiny_index: WordIndex) -> None:
+    """No reference cycle (its memo of rounds included): the service freezes the garbage
+    collector's view of the heap after a load, so a replaced model must go by refcount."""
+    import gc
+    import weakref
+
+    strategy = Strategy(tiny_index)
+    strategy.guess(["space", "orbit"], 5)
+    gone = weakref.ref(strategy)
+    gc.disable()
+    try:
+        del strategy
+        assert gone() is None
+    finally:
+        gc.enable()

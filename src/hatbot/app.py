@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -127,6 +128,12 @@ class ModelManager:
             return
         self.current = model
         self._failed = None
+        # The heap is now mostly long-lived (imports, the model): move it out of the garbage
+        # collector's sight, so the collections that requests trigger walk only what they
+        # allocate (the Instagram gc.freeze recipe; docs/BENCHMARKS.md measures it). What is
+        # frozen is still freed by reference counting: the model holds no cycles.
+        gc.collect()
+        gc.freeze()
         self.metrics.model_loads.inc()
         self.metrics.model_info.info({"version": model.version})
         self.metrics.model_loaded.set(1)

@@ -5,7 +5,7 @@ An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`):
     manifest.json          version, parameters, data checksums, metrics, file checksums
     vocab.txt              the vocabulary, most frequent first
     counts.npy             corpus count of each word
-    vectors.npy            hatbot's own L2-normalised vectors (float32, memory-mapped)
+    vectors.npy            hatbot's own L2-normalised vectors (float32)
     neighbours.npy         each word's 10 nearest neighbours, best first (int32) ...
     density.npy            ... and its mean cosine with them (float32)
     stems.txt              NLTK's Snowball stem of each word
@@ -18,6 +18,9 @@ An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`):
     proxy-<name>/extra_words.txt  hints outside the vocabulary, numbered after it
     explained.npy          ids of the words whose explanation is precomputed (int32, ascending)
     explanations.npy       their explanations: hint ids (int32), one row each, -1 padded
+
+At load every space's vectors are copied side by side into one matrix (`stacked`): a
+word's vectors in all spaces are one contiguous row.
 
 The explanations are `Strategy.explain(word, EXPLANATION_DEPTH)` at export time (the
 strategy explains greedily, so the first n hints are its answer for n_words = n); the

@@ -23,6 +23,8 @@ after a miss, so the earlier guesses are recomputed rather than remembered.
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -111,7 +113,12 @@ class Strategy:
             ]
         )
         self.axes, self.projected = principal_projection(index.stacked)
-        self._rounds = lru_cache(maxsize=ROUNDS_CACHED)(self._rounds_uncached)
+        # Through a weak proxy: the memo held by the strategy does not hold the strategy, so
+        # a replaced model is freed by reference counting (the service freezes the garbage
+        # collector's view of the heap after a load; see `hatbot.app`).
+        self._rounds = lru_cache(maxsize=ROUNDS_CACHED)(
+            functools.partial(Strategy._rounds_uncached, weakref.proxy(self))
+        )
         self.hintable = index.is_word & (index.counts >= self.params.min_hint_count)
         self.prior = index.eligible.astype(np.float32)
         frequency = np.log1p(index.counts.astype(np.float32))
