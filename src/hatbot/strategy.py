@@ -113,6 +113,13 @@ class Strategy:
             ]
         )
         self.axes, self.projected = principal_projection(index.stacked)
+        self.prior = index.eligible.astype(np.float32)
+        frequency = np.log1p(index.counts.astype(np.float32))
+        self.popularity = frequency / max(1.0, float(frequency.max()))
+        # A guess's prior and popularity terms, less the density (scores with a known hint).
+        self.base_known = (
+            self.params.prior_weight * self.prior + 0.02 * self.popularity - self.crowding
+        )
         # Through a weak proxy: the memo held by the strategy does not hold the strategy, so
         # a replaced model is freed by reference counting (the service freezes the garbage
         # collector's view of the heap after a load; see `hatbot.app`).
@@ -120,9 +127,6 @@ class Strategy:
             functools.partial(Strategy._rounds_uncached, weakref.proxy(self))
         )
         self.hintable = index.is_word & (index.counts >= self.params.min_hint_count)
-        self.prior = index.eligible.astype(np.float32)
-        frequency = np.log1p(index.counts.astype(np.float32))
-        self.popularity = frequency / max(1.0, float(frequency.max()))
         by_count = np.argsort(-index.counts, kind="stable")
         self.fallback = [int(i) for i in by_count if index.eligible[i]] or [
             int(i) for i in by_count
@@ -299,16 +303,17 @@ class Strategy:
         """
         p = self.params
         n = len(self.index)
-        fixed = p.prior_weight * self.prior + 0.02 * self.popularity
+        known = [(j, self.index.ids[w]) for j, w in enumerate(words) if w in self.index.ids]
+        # The terms that need no vector product: prior and popularity, less the density
+        # when a hint is known (its weights sum to 1), plus the reverse lookup.
+        fixed = self.base_known.copy() if known else self.base_known + self.crowding
         if self.index.proxies:
             fixed += p.reverse_weight * self._reverse(words)
-        known = [(j, self.index.ids[w]) for j, w in enumerate(words) if w in self.index.ids]
         if not known:
             return np.arange(n), fixed
         mix = np.array([1.0 / (1.0 + p.hint_decay * j) for j, _ in known], dtype=np.float32)
         mix /= mix.sum()
         ids = np.array([i for _, i in known], dtype=np.int64)
-        fixed -= self.crowding
         # The weighted mean of the hints in each space, side by side like `index.stacked`.
         query = (mix @ self.index.stacked[ids]) * self.column_weights
         if shortlist and n > 2 * SHORTLIST:
@@ -325,15 +330,21 @@ class Strategy:
     def _reverse(self, words: list[str]) -> NDArray[np.float32]:
         """How well the hints match each candidate's explanation by each proxy recipe: the
         mean over hints and proxies of 1 / (1 + 0.1 |position in it - position here|)."""
-        reverse = np.zeros(len(self.index), dtype=np.float32)
+        targets, matches = [], []
         for proxy in self.index.proxies:
             for j, word in enumerate(words):
                 i = self.index.ids.get(word, proxy.extra.get(word))
                 if i is None:
                     continue
-                targets, positions = proxy.explained_by(i)
-                reverse[targets] += 1.0 / (1.0 + 0.1 * np.abs(positions - j))
-        return reverse / np.float32(len(words) * len(self.index.proxies))
+                found, positions = proxy.explained_by(i)
+                targets.append(found)
+                matches.append(1.0 / (1.0 + 0.1 * np.abs(positions - j)))
+        if not targets:
+            return np.zeros(len(self.index), dtype=np.float32)
+        total = np.bincount(
+            np.concatenate(targets), weights=np.concatenate(matches), minlength=len(self.index)
+        )
+        return (total / (len(words) * len(self.index.proxies))).astype(np.float32)
 
     def _pick(
         self,
