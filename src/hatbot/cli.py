@@ -169,11 +169,13 @@ def serve(
     _serve_workers(settings)
 
 
-# Python's own asyncio loop, not uvloop: with 64 connections each keeping a request in
-# flight, uvloop left some connections unserved for 1-5 s while the application's own time
-# for every request stayed under 20 ms (wrk: p99 1.0 s, max 1.9 s, 16-24 requests past
-# 5 s); asyncio served them in turn (p99 0.19 s, max 0.23 s, none past 5 s) for about a
-# quarter less throughput. The host gives up after 1 s. docs/BENCHMARKS.md has the runs.
+# One process runs Python's own asyncio loop, not uvloop: with 64 connections each keeping
+# a request in flight, uvloop left some connections unserved for 1-5 s while the
+# application's own time for every request stayed under 20 ms (wrk: p99 1.0 s, max 1.9 s,
+# 16-24 requests past 5 s); asyncio served them in turn (p99 0.19 s, max 0.23 s, none past
+# 5 s). The host gives up after 1 s. Several workers keep uvicorn's default (uvloop): they
+# showed no such tail, and with asyncio each answer waited 40 ms for a delayed ACK (the
+# workers' shared socket does not get TCP_NODELAY). docs/BENCHMARKS.md has the runs.
 EVENT_LOOP: Literal["asyncio"] = "asyncio"
 
 
@@ -206,7 +208,6 @@ def _serve_workers(settings: Any) -> None:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            loop=EVENT_LOOP,
             log_level=settings.log_level,
             log_config=_log_config(settings.log_level),
             access_log=False,
