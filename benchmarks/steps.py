@@ -30,7 +30,7 @@ STEPS = [
     (
         "step4-shortlist",
         None,
-        "4. guess: projection shortlist, spaces side by side, remembered rounds (quiet machine)",
+        "4. guessing shortlist, remembered rounds, async dependencies, gc.freeze, asyncio loop",
     ),
     ("step4-shortlist", "workers-2", "4. the same, `hatbot serve --workers 2`, same run"),
 ]

@@ -173,9 +173,9 @@ def serve(
 # a request in flight, uvloop left some connections unserved for 1-5 s while the
 # application's own time for every request stayed under 20 ms (wrk: p99 1.0 s, max 1.9 s,
 # 16-24 requests past 5 s); asyncio served them in turn (p99 0.19 s, max 0.23 s, none past
-# 5 s). The host gives up after 1 s. Several workers keep uvicorn's default (uvloop): they
-# showed no such tail, and with asyncio each answer waited 40 ms for a delayed ACK (the
-# workers' shared socket does not get TCP_NODELAY). docs/BENCHMARKS.md has the runs.
+# 5 s). The host gives up after 1 s. Several workers keep uvicorn's default (uvloop): with
+# asyncio each of their answers waited 40 ms for a delayed ACK, and uvloop's tail showed in
+# some of their runs only. docs/BENCHMARKS.md has the runs.
 EVENT_LOOP: Literal["asyncio"] = "asyncio"
 
 
