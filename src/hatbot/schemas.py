@@ -94,7 +94,7 @@ class ModelResponse(BaseModel):
     service_version: str = Field(description="The hatbot package version.", examples=["0.1.0"])
     params: dict[str, Any] = Field(
         description="Training, strategy and evaluation parameters.",
-        examples=[{"train": {"dim": 100, "epoch": 5}, "strategy": {"min_hint_count": 20}}],
+        examples=[{"train": {"dim": 100, "epoch": 5}, "strategy": {"min_hint_count": 10}}],
     )
     data: dict[str, Any] = Field(
         description="The data snapshot it was trained on (checksums).",
