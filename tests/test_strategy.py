@@ -270,3 +270,29 @@ def test_a_strategy_is_freed_by_reference_counting(tiny_index: WordIndex) -> Non
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_each_recipe_is_simulated_in_its_proxy_and_its_twin(tiny_index: WordIndex) -> None:
+    """The explainer's simulated guessers: hatbot's space, then each recipe's proxy and twin
+    (two models of one recipe), the recipe's weight split between the two."""
+    strategy = Strategy(tiny_index)
+    params = strategy.params
+    assert len(tiny_index.proxies) == 2
+    assert len(strategy.explain_spaces) == len(strategy.explain_weights) == 5
+    assert strategy.explain_weights[0] == params.explain_own_weight
+    for k, proxy in enumerate(tiny_index.proxies):
+        assert proxy.twin is not None
+        proxy_space, twin_space = strategy.explain_spaces[1 + 2 * k : 3 + 2 * k]
+        assert proxy_space is proxy.vectors and twin_space is proxy.twin.vectors
+        weights = strategy.explain_weights[1 + 2 * k : 3 + 2 * k]
+        assert weights[0] == weights[1] == params.explain_proxy_weights[proxy.name] / 2
+        # Another model of the same recipe: other vectors, yet much the same neighbours.
+        assert not np.allclose(proxy.vectors, proxy.twin.vectors)
+        shared = [
+            len(set(a) & set(b))
+            for a, b in zip(proxy.neighbours.tolist(), proxy.twin.neighbours.tolist(), strict=True)
+        ]
+        chance = proxy.neighbours.shape[1] ** 2 / len(tiny_index)
+        assert np.mean(shared) > 5 * chance
+    # The guesser reads the proxies only: one space per recipe, as the stacked matrix.
+    assert len(strategy.spaces) == 3

@@ -16,6 +16,8 @@ An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`):
     proxy-<name>/candidates.npy   hat-eligible word ids ...
     proxy-<name>/hints.npy        ... and the hint ids that recipe's explainer gives for each
     proxy-<name>/extra_words.txt  hints outside the vocabulary, numbered after it
+    proxy-<name>/twin/            the same recipe trained on its corpus shuffled: vectors,
+                                  neighbours and densities (the explainer's second model)
     explained.npy          ids of the words whose explanation is precomputed (int32, ascending)
     explanations.npy       their explanations: hint ids (int32), one row each, -1 padded
 
@@ -41,12 +43,12 @@ import Stemmer
 from numpy.typing import NDArray
 
 # The format the export writes. 2: explained.npy and explanations.npy are required;
-# 3: neighbours.npy and density.npy in every space.
-FORMAT = 3
+# 3: neighbours.npy and density.npy in every space; 4: every proxy has its twin.
+FORMAT = 4
 # Formats the loader reads: an older artifact is served with what it lacks computed at
 # load (nearest neighbours: seconds) or done live (explanations), so new code serves,
 # and the pipeline re-evaluates, models exported before.
-READABLE_FORMATS = (1, 2, 3)
+READABLE_FORMATS = (1, 2, 3, 4)
 # Nearest neighbours stored per word and space (their mean similarity is its density).
 NEIGHBOURS = 10
 # Hints precomputed per explained word: the host asks for 5 (10 in earlier tournaments).
@@ -155,6 +157,20 @@ def space_facts(folder: Path, vectors: Vector) -> tuple[NDArray[np.int32], Vecto
 
 
 @dataclass(frozen=True)
+class Twin:
+    """A second model of an opponent recipe (trained on its corpus shuffled): its vectors of
+    our vocabulary and their nearest neighbours. Only the explainer reads it."""
+
+    vectors: Vector
+    neighbours: NDArray[np.int32]
+
+    @classmethod
+    def load(cls, folder: Path) -> Twin:
+        vectors = np.load(folder / "vectors.npy")
+        return cls(vectors=vectors, neighbours=space_facts(folder, vectors)[0])
+
+
+@dataclass(frozen=True)
 class Proxy:
     """An opponent recipe: its vectors of our vocabulary and its explainer's hint lists."""
 
@@ -162,6 +178,8 @@ class Proxy:
     vectors: Vector
     neighbours: NDArray[np.int32]
     density: Vector
+    # The recipe's second model (required from artifact format 4); None in older artifacts.
+    twin: Twin | None
     # Hint strings the vocabulary lacks, numbered after it.
     extra: dict[str, int]
     # Inverted hint lists: for hint id h, `targets[starts[h]:starts[h+1]]` are the
@@ -171,8 +189,9 @@ class Proxy:
     positions: NDArray[np.int32]
 
     @classmethod
-    def load(cls, folder: Path, size: int, vectors: Vector) -> Proxy:
+    def load(cls, folder: Path, size: int, vectors: Vector, with_twin: bool) -> Proxy:
         neighbours, density = space_facts(folder, vectors)
+        twin = Twin.load(folder / "twin") if with_twin else None
         candidates = np.load(folder / "candidates.npy")
         hints = np.load(folder / "hints.npy")
         extra_file = folder / "extra_words.txt"
@@ -187,6 +206,7 @@ class Proxy:
             vectors=vectors,
             neighbours=neighbours,
             density=density,
+            twin=twin,
             extra={w: size + i for i, w in enumerate(extra_words)},
             starts=starts,
             targets=candidates[rows[order]].astype(np.int32),
@@ -275,7 +295,10 @@ class WordIndex:
             self.vectors: Vector = spaces[0]
             self.neighbours, self.density = space_facts(folder, self.vectors)
             self.proxies = [
-                Proxy.load(p, len(self.words), v) for p, v in zip(proxies, spaces[1:], strict=True)
+                Proxy.load(
+                    p, len(self.words), v, (p / "twin").is_dir() or self.manifest["format"] >= 4
+                )
+                for p, v in zip(proxies, spaces[1:], strict=True)
             ]
             tabled = explanations and self.manifest["format"] >= 2
             self.explanations = Explanations.load(folder, len(self.words)) if tabled else None
@@ -288,6 +311,9 @@ class WordIndex:
         ]
         shapes += [n for neighbours, density in facts for n in (len(neighbours), len(density))]
         shapes += [p.vectors.shape[0] for p in self.proxies]
+        shapes += [
+            n for p in self.proxies if p.twin for n in (len(p.twin.vectors), len(p.twin.neighbours))
+        ]
         if size == 0 or any(n != size for n in shapes):
             raise ArtifactError(f"{folder} holds tables of different lengths: {size}, {shapes}")
         self.ids = {w: i for i, w in enumerate(self.words)}

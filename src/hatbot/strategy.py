@@ -4,10 +4,11 @@ The host's rules come from `hatbot.game.rules` (the same code the game engine
 judges with), with stems and WordNet facts read from the artifact.
 
 Explaining: candidate hints are the target's neighbours in hatbot's own space
-and in the spaces of the opponent recipes (proxies), minus everything the host
-would delete in either mode. They are ordered greedily: each next hint is the
-one that lets the most simulated guessers (a mean-of-hints nearest-neighbour
-guesser in each space, the opponent recipes weighted above hatbot's own) rank the
+and in the spaces of the opponent recipes (two models of each: its proxy and the
+proxy's twin, trained on the corpus shuffled), minus everything the host would
+delete in either mode. They are ordered greedily: each next hint is the one that
+lets the most simulated guessers (a mean-of-hints nearest-neighbour guesser in
+each space, the opponent recipes weighted above hatbot's own) rank the
 target among their top guesses soonest, against the target's neighbours and the
 hints' own neighbours (the spelling variants a naive guesser answers first).
 
@@ -93,10 +94,19 @@ class Strategy:
         self.params = params or StrategyParams(**index.manifest.get("strategy", {}))
         self.spaces: list[Vector] = [index.vectors] + [p.vectors for p in index.proxies]
         self.densities: list[Vector] = [index.density] + [p.density for p in index.proxies]
-        self.neighbours = [index.neighbours] + [p.neighbours for p in index.proxies]
-        self.explain_weights = [self.params.explain_own_weight] + [
-            self.params.explain_proxy_weights.get(p.name, 1.0) for p in index.proxies
-        ]
+        # Explaining: the spaces of the simulated guessers. A recipe with a twin is simulated
+        # in both of its models, each with half the recipe's weight.
+        self.explain_spaces, self.explain_neighbours = [index.vectors], [index.neighbours]
+        self.explain_weights = [self.params.explain_own_weight]
+        for proxy in index.proxies:
+            models = [(proxy.vectors, proxy.neighbours)]
+            if proxy.twin is not None:
+                models.append((proxy.twin.vectors, proxy.twin.neighbours))
+            for vectors, neighbours in models:
+                self.explain_spaces.append(vectors)
+                self.explain_neighbours.append(neighbours)
+                weight = self.params.explain_proxy_weights.get(proxy.name, 1.0)
+                self.explain_weights.append(weight / len(models))
         # Guessing: each space's weight, the weighted sum of a word's densities, and every
         # word's vectors in all spaces projected on their principal axes (the first pass).
         self.guess_weights = [self.params.own_weight] + [self.params.proxy_weight] * len(
@@ -164,7 +174,7 @@ class Strategy:
         if target is None:
             return self._fill(word, [], self.fallback, n_words)
         # The target's similarity to every word, per space: computed once, read three times.
-        similarity = [space @ space[target] for space in self.spaces]
+        similarity = [space @ space[target] for space in self.explain_spaces]
         pool = self._pool(word, target, similarity)
         chosen = self._order(target, pool, similarity, n_words)
         hints = [self.index.words[i] for i in chosen]
@@ -207,14 +217,14 @@ class Strategy:
     ) -> list[int]:
         """Greedy order: each next hint helps the simulated guessers who still miss."""
         competitors = []
-        for scores, neighbours in zip(similarity, self.neighbours, strict=True):
+        for scores, neighbours in zip(similarity, self.explain_neighbours, strict=True):
             near = self.index.top(scores, COMPETITORS + 1)
             # A guesser given `shuttle` may well answer `shuttles` before the target: each
             # candidate hint's nearest neighbours compete too.
             near = np.union1d(near, neighbours[pool].ravel())
             competitors.append(near[near != target])
-        sums = [np.zeros(space.shape[1], dtype=np.float32) for space in self.spaces]
-        missing = [True] * len(self.spaces)
+        sums = [np.zeros(space.shape[1], dtype=np.float32) for space in self.explain_spaces]
+        missing = [True] * len(self.explain_spaces)
         chosen: list[int] = []
         stems: set[str] = set()
         k = self.params.simulated_guesses
@@ -226,9 +236,9 @@ class Strategy:
             if options.size == 0:
                 break
             if not any(missing):
-                missing = [True] * len(self.spaces)
+                missing = [True] * len(self.explain_spaces)
             objective = 0.05 * self.popularity[options]
-            for g, space in enumerate(self.spaces):
+            for g, space in enumerate(self.explain_spaces):
                 if not missing[g] or self.explain_weights[g] == 0:
                     continue
                 queries = sums[g][None, :] + space[options]
@@ -246,7 +256,7 @@ class Strategy:
             best = int(options[int(np.argmax(objective))])
             chosen.append(best)
             stems.add(self.index.stems[best])
-            for g, space in enumerate(self.spaces):
+            for g, space in enumerate(self.explain_spaces):
                 sums[g] += space[best]
                 if missing[g]:
                     query = _unit(sums[g])

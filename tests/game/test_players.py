@@ -19,7 +19,6 @@ from hatbot.game.players import (
     HttpPlayer,
     StarterKitPlayer,
     StrategyPlayer,
-    shuffle_lines,
     train_baseline_models,
 )
 
@@ -184,19 +183,6 @@ async def test_strategy_player_answers_from_tiny_index(request: pytest.FixtureRe
     assert explained.failure is None and 0 < len(explained.words) <= 5
     guessed = await player.guess(explained.words, 5)
     assert guessed.failure is None and 0 < len(guessed.words) <= 5
-
-
-def test_shuffle_lines_is_a_seeded_permutation(tmp_path: Path) -> None:
-    source = tmp_path / "corpus.txt"
-    lines = [f"document {i} text" for i in range(200)]
-    source.write_text("\n".join(lines) + "\n")
-    outputs = []
-    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        shuffle_lines(source, tmp_path / name, seed)
-        outputs.append((tmp_path / name).read_text().splitlines())
-    assert outputs[0] == outputs[1] != outputs[2]
-    assert sorted(outputs[0]) == sorted(lines) and outputs[0] != lines
-    assert source.read_text().splitlines() == lines
 
 
 def test_train_baseline_models_caches_by_corpus_seed_and_args(

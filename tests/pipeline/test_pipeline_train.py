@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hatbot.pipeline.train import Job, Trained, TrainingError, fasttext_args, run_jobs
+from hatbot.pipeline.train import (
+    Job,
+    Trained,
+    TrainingError,
+    fasttext_args,
+    run_jobs,
+    shuffle_lines,
+)
 
 TINY_ARGS = {
     "model": "skipgram",
@@ -96,3 +103,38 @@ def test_a_missing_corpus_fails_clearly(tmp_path: Path) -> None:
 
 def test_no_jobs_is_nothing_to_do() -> None:
     run_jobs([])
+
+
+def test_shuffle_lines_is_a_seeded_permutation(tmp_path: Path) -> None:
+    source = tmp_path / "corpus.txt"
+    lines = [f"document {i} text" for i in range(200)]
+    source.write_text("\n".join(lines) + "\n")
+    outputs = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        shuffle_lines(source, tmp_path / name, seed)
+        outputs.append((tmp_path / name).read_text().splitlines())
+    assert outputs[0] == outputs[1] != outputs[2]
+    assert sorted(outputs[0]) == sorted(lines) and outputs[0] != lines
+    assert source.read_text().splitlines() == lines
+
+
+def test_each_recipe_trains_a_twin_on_its_corpus_shuffled(tiny_paths, tiny_params) -> None:  # type: ignore[no-untyped-def]
+    """The twin of a proxy: the same recipe (arguments) on the same documents in another,
+    seeded order; both were trained by the tiny pipeline run."""
+    from hatbot.pipeline.artifact import PROXIES, TWIN_SEED, training_jobs, vocabulary
+    from hatbot.pipeline.corpus import DataStore, prepare
+
+    corpora = prepare(DataStore(tiny_paths.data), tiny_params.preprocess)
+    words, _ = vocabulary(corpora.clean, tiny_params.train.min_count)
+    jobs = training_jobs(corpora, tiny_params, words)
+    assert set(jobs) == {"own"} | {
+        f"{role}-{name}" for role in ("proxy", "twin") for name in PROXIES
+    }
+    for name in PROXIES:
+        proxy, twin = jobs[f"proxy-{name}"], jobs[f"twin-{name}"]
+        assert twin.args == proxy.args and twin.queries == proxy.queries
+        assert twin.corpus.name.endswith(f"shuffled-{TWIN_SEED}.txt")
+        original = proxy.corpus.read_text().splitlines()
+        shuffled = twin.corpus.read_text().splitlines()
+        assert sorted(shuffled) == sorted(original) and shuffled != original
+        assert (twin.out / "done.json").is_file() and twin.out != proxy.out

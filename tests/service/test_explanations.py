@@ -195,6 +195,15 @@ BREAKAGES: dict[str, Callable[[Path], None]] = {
     "other width": lambda f: rewrite(
         f, "explanations.npy", np.load(f / "explanations.npy")[:, :5].copy()
     ),
+    "missing twin": lambda f: (
+        unchecked(f),
+        shutil.rmtree(f / "proxy-clean_naive" / "twin"),
+    ),
+    "twin of other length": lambda f: rewrite(
+        f,
+        "proxy-starter_kit/twin/vectors.npy",
+        np.load(f / "proxy-starter_kit/twin/vectors.npy")[:-1].copy(),
+    ),
     "float hints": lambda f: rewrite(
         f, "explanations.npy", np.load(f / "explanations.npy").astype(np.float32)
     ),
@@ -255,7 +264,7 @@ def test_an_artifact_of_format_1_is_explained_live(artifact: Path, strategy: Str
     assert explain_words(model, word, 5, metrics) == strategy.explain(word, 5)
 
 
-@pytest.mark.parametrize("value", [0, 4, "2", None])
+@pytest.mark.parametrize("value", [0, 5, "2", None])
 def test_an_artifact_of_an_unknown_format_is_refused(artifact: Path, value: object) -> None:
     set_format(artifact, value)
     with pytest.raises(ArtifactError, match="format"):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hatbot.index import file_sha256
+from hatbot.pipeline.train import shuffle_lines
 
 # The host's limits (GAME.md): 1 s for a question, 60 s for the ping before a game.
 ANSWER_TIMEOUT = 1.0
@@ -262,15 +262,6 @@ class CleanNaivePlayer:
 
 
 BASELINES = ("starter_kit", "clean_naive")
-
-
-def shuffle_lines(source: Path, target: Path, seed: int) -> None:
-    """Copy `source` to `target` with its lines (documents) in a seeded random order."""
-    lines = source.read_text(encoding="utf-8").splitlines()
-    random.Random(seed).shuffle(lines)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    tmp.replace(target)
 
 
 def train_baseline_models(

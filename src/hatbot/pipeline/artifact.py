@@ -1,7 +1,8 @@
 """Export: trained fastText models into the compact artifact the service loads.
 
-hatbot's own model and one proxy per opponent recipe train side by side (each
-single-threaded in its own process, so reruns are byte-identical). Everything
+hatbot's own model and two proxies per opponent recipe (one on the recipe's corpus in
+order, its twin on the corpus shuffled) train side by side (each single-threaded in its
+own process, so reruns are byte-identical). Everything
 the service needs per word (stems, WordNet existence, hat eligibility, each
 recipe's explanation of each hat-eligible word, hatbot's own explanation of every
 word the host may ask about) is computed here, once.
@@ -42,7 +43,14 @@ from hatbot.index import (
 )
 from hatbot.pipeline.corpus import Corpora, Snapshot, hat_vocabulary
 from hatbot.pipeline.params import Params
-from hatbot.pipeline.train import LIBRARY_DEFAULTS, Job, Trained, fasttext_args, normalise_rows
+from hatbot.pipeline.train import (
+    LIBRARY_DEFAULTS,
+    Job,
+    Trained,
+    fasttext_args,
+    normalise_rows,
+    shuffle_lines,
+)
 from hatbot.strategy import Strategy
 
 # One BLAS thread per explanation worker: each call is a chain of small matrix products,
@@ -52,6 +60,11 @@ ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 
 # The opponent recipes hatbot models (GAME.md: bots train on the same corpus).
 PROXIES = {"starter_kit": "raw", "clean_naive": "clean"}
+# Each recipe is also trained on a copy of its corpus with the documents shuffled by this
+# seed (its "shuffled twin"): two models of one recipe predict a third team's model of it
+# better than one (docs/STRATEGY.md). Not 0 or 1, the seeds of the baseline panels that
+# `scripts/strength.py` measures against, so hatbot never holds a copy of an opponent.
+TWIN_SEED = 2
 
 
 def vocabulary(corpus: Path, min_count: int) -> tuple[list[str], NDArray[np.int64]]:
@@ -76,6 +89,7 @@ def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[st
     for name, kind in PROXIES.items():
         corpus = corpora.raw if kind == "raw" else corpora.clean
         recipes[f"proxy-{name}"] = (corpus, {**LIBRARY_DEFAULTS, "thread": 1})
+        recipes[f"twin-{name}"] = (shuffled(corpus, TWIN_SEED), {**LIBRARY_DEFAULTS, "thread": 1})
     vocabulary_digest = hashlib.sha256("\n".join(words).encode()).hexdigest()
     jobs = {}
     for role, (corpus, args) in recipes.items():
@@ -84,6 +98,14 @@ def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[st
         out = corpora.clean.parent / "fasttext" / f"{role}-{digest}"
         jobs[role] = Job(corpus, args, out, tuple(words))
     return jobs
+
+
+def shuffled(corpus: Path, seed: int) -> Path:
+    """A copy of `corpus` beside it with its documents in a seeded order (made once)."""
+    target = corpus.with_name(f"{corpus.stem}.shuffled-{seed}{corpus.suffix}")
+    if not target.is_file():
+        shuffle_lines(corpus, target, seed)
+    return target
 
 
 def proxy_hints(
@@ -244,6 +266,10 @@ def write_artifact(
         sub = folder / f"proxy-{name}"
         sub.mkdir(exist_ok=True)
         save_space(sub, normalise_rows(proxy.queries))
+        twin = trained[f"twin-{name}"]
+        assert twin.queries is not None
+        (sub / "twin").mkdir(exist_ok=True)
+        save_space(sub / "twin", normalise_rows(twin.queries))
         np.save(sub / "candidates.npy", candidates.astype(np.int32))
         hints, extra = proxy_hints(proxy, words, candidates, params.strategy.proxy_depth)
         np.save(sub / "hints.npy", hints)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -163,3 +164,12 @@ def normalise_rows(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     unit: NDArray[np.float32] = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
     return unit
+
+
+def shuffle_lines(source: Path, target: Path, seed: int) -> None:
+    """Copy `source` to `target` with its lines (documents) in a seeded random order."""
+    lines = source.read_text(encoding="utf-8").splitlines()
+    random.Random(seed).shuffle(lines)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    tmp.replace(target)
