@@ -282,6 +282,8 @@ def test_each_recipe_is_simulated_in_its_proxy_and_its_twin(tiny_index: WordInde
     assert strategy.explain_weights[0] == params.explain_own_weight
     for k, proxy in enumerate(tiny_index.proxies):
         assert proxy.twin is not None
+        # Memory-mapped: the service explains from its table, so a twin stays on disk.
+        assert isinstance(proxy.twin.vectors, np.memmap)
         proxy_space, twin_space = strategy.explain_spaces[1 + 2 * k : 3 + 2 * k]
         assert proxy_space is proxy.vectors and twin_space is proxy.twin.vectors
         weights = strategy.explain_weights[1 + 2 * k : 3 + 2 * k]
@@ -296,3 +298,11 @@ def test_each_recipe_is_simulated_in_its_proxy_and_its_twin(tiny_index: WordInde
         assert np.mean(shared) > 5 * chance
     # The guesser reads the proxies only: one space per recipe, as the stacked matrix.
     assert len(strategy.spaces) == 3
+    # Without twins: one simulated guesser per recipe, with the recipe's whole weight.
+    alone = Strategy(tiny_index, StrategyParams(explain_twins=False))
+    expected = [tiny_index.vectors] + [p.vectors for p in tiny_index.proxies]
+    assert len(alone.explain_spaces) == len(expected)
+    assert all(a is b for a, b in zip(alone.explain_spaces, expected, strict=True))
+    assert alone.explain_weights[1:] == [
+        alone.params.explain_proxy_weights[p.name] for p in tiny_index.proxies
+    ]

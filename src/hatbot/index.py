@@ -159,14 +159,16 @@ def space_facts(folder: Path, vectors: Vector) -> tuple[NDArray[np.int32], Vecto
 @dataclass(frozen=True)
 class Twin:
     """A second model of an opponent recipe (trained on its corpus shuffled): its vectors of
-    our vocabulary and their nearest neighbours. Only the explainer reads it."""
+    our vocabulary and their nearest neighbours. Only the explainer reads it, and the
+    service explains from the precomputed table: the vectors are memory-mapped, so their
+    pages are read (and resident) only when an explanation is computed live."""
 
     vectors: Vector
     neighbours: NDArray[np.int32]
 
     @classmethod
     def load(cls, folder: Path) -> Twin:
-        vectors = np.load(folder / "vectors.npy")
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
         return cls(vectors=vectors, neighbours=space_facts(folder, vectors)[0])
 
 

@@ -73,6 +73,9 @@ class StrategyParams(BaseModel):
     # recipes hatbot has no proxy of).
     explain_own_weight: float = Field(0.3, ge=0.0)
     explain_proxy_weights: dict[str, float] = {"clean_naive": 2.0, "starter_kit": 1.0}
+    # Simulate each recipe in its twin too (the artifact's second model of it), the
+    # recipe's weight split evenly between the two.
+    explain_twins: bool = True
     # Hint j (from 0) weighs 1 / (1 + hint_decay * j) in a guess.
     hint_decay: float = 0.15
     # A hint must be this frequent in the corpus, so other bots know it well.
@@ -100,7 +103,7 @@ class Strategy:
         self.explain_weights = [self.params.explain_own_weight]
         for proxy in index.proxies:
             models = [(proxy.vectors, proxy.neighbours)]
-            if proxy.twin is not None:
+            if proxy.twin is not None and self.params.explain_twins:
                 models.append((proxy.twin.vectors, proxy.twin.neighbours))
             for vectors, neighbours in models:
                 self.explain_spaces.append(vectors)
