@@ -1,9 +1,9 @@
 """Export: trained fastText models into the compact artifact the service loads.
 
-hatbot's own model and two proxies per opponent recipe (one on the recipe's corpus in
-order, its twin on the corpus shuffled) train side by side (each single-threaded in its
-own process, so reruns are byte-identical). Everything
-the service needs per word (stems, WordNet existence, hat eligibility, each
+hatbot's own model and two models per opponent recipe (its proxy, on the recipe's
+corpus in order, and the proxy's twin, on that corpus shuffled) train side by side (each
+single-threaded in its own process, so reruns are byte-identical). Everything the
+service needs per word (stems, WordNet existence, hat eligibility, each
 recipe's explanation of each hat-eligible word, hatbot's own explanation of every
 word the host may ask about) is computed here, once.
 
