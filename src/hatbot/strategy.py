@@ -89,6 +89,59 @@ def _unit(v: Vector) -> Vector:
     return v / norm if norm > 0 else v
 
 
+class _Simulated:
+    """One simulated guesser (a space) while the explainer orders a target's hints: the
+    hints' sum and its dot products with the target, the competitors and the options."""
+
+    def __init__(
+        self, space: Vector, target: int, options: NDArray[np.int64], rivals: NDArray[np.int64]
+    ) -> None:
+        vectors = np.asarray(space[options])
+        rival_vectors = np.asarray(space[rivals])
+        self.rivals = rivals
+        self.option_target = vectors @ space[target]
+        self.option_rival = vectors @ rival_vectors.T
+        # A guesser never guesses the hints it was given.
+        self.option_rival[rivals[None, :] == options[:, None]] = -np.inf
+        self.option_gram = vectors @ vectors.T
+        self.option_norm2 = np.einsum("ij,ij->i", vectors, vectors)
+        self.options = options
+        # The hints' sum: its squared norm and dot products.
+        self.sum_norm2 = 0.0
+        self.sum_target = 0.0
+        self.sum_rival = np.zeros(len(rivals), dtype=np.float32)
+        self.sum_option = np.zeros(len(options), dtype=np.float32)
+        self.given = np.zeros(len(rivals), dtype=bool)
+
+    def outlook(
+        self, options: NDArray[np.int64], k: int
+    ) -> tuple[Vector, Vector, NDArray[np.int64]]:
+        """With each option added to the hints: the target's similarity to the query, the
+        k-th best competitor's, and how many competitors beat the target."""
+        norm = np.sqrt(self.sum_norm2 + 2.0 * self.sum_option[options] + self.option_norm2[options])
+        norm += 1e-12
+        own = self.sum_target + self.option_target[options]
+        others = self.option_rival[options] + self.sum_rival
+        others[:, self.given] = -np.inf
+        rank = (others > own[:, None]).sum(axis=1)
+        kth = np.partition(others, others.shape[1] - k, axis=1)[:, others.shape[1] - k]
+        return own / norm, kth / norm, rank
+
+    def add(self, option: int) -> None:
+        """Give the `option`-th option as the next hint."""
+        self.sum_norm2 += 2.0 * float(self.sum_option[option]) + float(self.option_norm2[option])
+        self.sum_target += float(self.option_target[option])
+        row = self.option_rival[option]
+        self.sum_rival += np.where(np.isfinite(row), row, 0.0).astype(np.float32)
+        self.sum_option += self.option_gram[option]
+        self.given |= self.rivals == self.options[option]
+
+    def rank(self) -> int:
+        """How many competitors beat the target for the hints given so far."""
+        others = np.where(self.given, -np.inf, self.sum_rival)
+        return int((others > self.sum_target).sum())
+
+
 class Strategy:
     """Explains and guesses with one loaded `WordIndex`; pure functions of their inputs."""
 
@@ -218,56 +271,53 @@ class Strategy:
     def _order(
         self, target: int, pool: list[int], similarity: list[Vector], n_words: int
     ) -> list[int]:
-        """Greedy order: each next hint helps the simulated guessers who still miss."""
-        competitors = []
-        for scores, neighbours in zip(similarity, self.explain_neighbours, strict=True):
-            near = self.index.top(scores, COMPETITORS + 1)
-            # A guesser given `shuttle` may well answer `shuttles` before the target: each
-            # candidate hint's nearest neighbours compete too.
-            near = np.union1d(near, neighbours[pool].ravel())
-            competitors.append(near[near != target])
-        sums = [np.zeros(space.shape[1], dtype=np.float32) for space in self.explain_spaces]
-        missing = [True] * len(self.explain_spaces)
-        chosen: list[int] = []
-        stems: set[str] = set()
-        k = self.params.simulated_guesses
-        while len(chosen) < n_words:
-            options = np.array(
-                [i for i in pool if i not in chosen and self.index.stems[i] not in stems],
-                dtype=np.int64,
+        """Greedy order: each next hint helps the simulated guessers who still miss.
+
+        A simulated guesser's query is the mean of the hints so far plus one option; its
+        similarity to each competitor is the sum of two dot products computed once per
+        space (the options' and the hints' sum's), divided by the query's norm.
+        """
+        ids = np.asarray(pool, dtype=np.int64)
+        simulated = [
+            _Simulated(space, target, ids, self._competitors(scores, neighbours, ids, target))
+            for space, scores, neighbours in zip(
+                self.explain_spaces, similarity, self.explain_neighbours, strict=True
             )
-            if options.size == 0:
-                break
+        ]
+        missing = [True] * len(simulated)
+        open_ = np.ones(len(ids), dtype=bool)  # options: not chosen, no chosen stem
+        chosen: list[int] = []
+        k = self.params.simulated_guesses
+        while len(chosen) < n_words and open_.any():
+            options = np.flatnonzero(open_)
             if not any(missing):
-                missing = [True] * len(self.explain_spaces)
-            objective = 0.05 * self.popularity[options]
-            for g, space in enumerate(self.explain_spaces):
-                if not missing[g] or self.explain_weights[g] == 0:
-                    continue
-                queries = sums[g][None, :] + space[options]
-                queries /= np.linalg.norm(queries, axis=1, keepdims=True) + 1e-12
-                own = queries @ space[target]
-                others = queries @ space[competitors[g]].T
-                # A guesser never guesses the hints it was given.
-                others[competitors[g][None, :] == options[:, None]] = -1.0
-                if chosen:
-                    others[:, np.isin(competitors[g], chosen)] = -1.0
-                rank = (others > own[:, None]).sum(axis=1)
-                kth = -np.partition(-others, k - 1, axis=1)[:, k - 1]
-                weight = self.explain_weights[g]
-                objective += weight * ((rank < k) + 0.5 * np.tanh(5.0 * (own - kth)))
+                missing = [True] * len(simulated)
+            objective = 0.05 * self.popularity[ids[options]]
+            for g, guesser in enumerate(simulated):
+                if missing[g] and self.explain_weights[g] != 0:
+                    own, kth, rank = guesser.outlook(options, k)
+                    score = (rank < k) + 0.5 * np.tanh(5.0 * (own - kth))
+                    objective += self.explain_weights[g] * score
             best = int(options[int(np.argmax(objective))])
-            chosen.append(best)
-            stems.add(self.index.stems[best])
-            for g, space in enumerate(self.explain_spaces):
-                sums[g] += space[best]
+            chosen.append(int(ids[best]))
+            stem = self.index.stems[chosen[-1]]
+            open_ &= np.array([self.index.stems[i] != stem for i in pool])
+            for g, guesser in enumerate(simulated):
+                guesser.add(best)
                 if missing[g]:
-                    query = _unit(sums[g])
-                    own_score = float(query @ space[target])
-                    others_g = space[competitors[g]] @ query
-                    others_g[np.isin(competitors[g], chosen)] = -1.0
-                    missing[g] = int((others_g > own_score).sum()) >= k
+                    missing[g] = guesser.rank() >= k
         return chosen
+
+    def _competitors(
+        self, scores: Vector, neighbours: NDArray[np.int32], pool: NDArray[np.int64], target: int
+    ) -> NDArray[np.int64]:
+        """The words a guesser might answer before the target: the target's neighbours and,
+        as a guesser given `shuttle` may well answer `shuttles`, each candidate's."""
+        near: NDArray[np.int64] = np.union1d(
+            self.index.top(scores, COMPETITORS + 1), neighbours[pool].ravel()
+        ).astype(np.int64)
+        kept: NDArray[np.int64] = near[near != target]
+        return kept
 
     # ---- guessing ----
 
