@@ -1,6 +1,6 @@
 """The real thing: `hatbot pipeline` on the whole corpus with the project's params.yaml.
 
-About 20-25 minutes on 2 cores (see docs/PIPELINE.md). It shares nothing with the other
+About 30-50 minutes on 2 cores (see docs/PIPELINE.md). It shares nothing with the other
 tests (its own data, model and tracking folders; nothing cached), so it proves that a
 fresh checkout goes from corpus to promoted model in one command.
 """
