@@ -89,6 +89,9 @@ def load_model(folder: object) -> Model:
         )
     probe = index.words[min(len(index) - 1, 100)]
     strategy.guess(strategy.explain(probe, 5)[:2] or [probe], 5)
+    for proxy in index.proxies:
+        if proxy.twin is not None:
+            proxy.twin.release()
     return Model(index, strategy, precomputed)
 
 

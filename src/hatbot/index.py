@@ -171,6 +171,14 @@ class Twin:
         vectors = np.load(folder / "vectors.npy", mmap_mode="r")
         return cls(vectors=vectors, neighbours=space_facts(folder, vectors)[0])
 
+    def release(self) -> None:
+        """Drop the vectors' pages from this process (they stay in the page cache, and a
+        live explanation maps them back): after the service's checks at load, which
+        explain a few words live."""
+        buffer = getattr(self.vectors, "base", None)
+        if isinstance(buffer, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            buffer.madvise(mmap.MADV_DONTNEED)
+
 
 @dataclass(frozen=True)
 class Proxy:

@@ -146,6 +146,34 @@ def test_loaded_model_trusts_a_table_made_by_this_strategy(tiny_store: Path) -> 
     assert load_model(folder).precomputed
 
 
+def _resident_kb(array: np.ndarray) -> int:
+    """Resident kB of the mapping that holds `array`'s data (Linux /proc/self/smaps)."""
+    address = array.__array_interface__["data"][0]
+    inside = False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0]
+        if "-" in head and not head.endswith(":"):
+            start, end = (int(x, 16) for x in head.split("-"))
+            inside = start <= address < end
+        elif inside and head == "Rss:":
+            return int(line.split()[1])
+    raise AssertionError("no mapping holds the array")
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc")
+def test_twins_leave_memory_after_the_load_checks(tiny_store: Path) -> None:
+    """The checks at load explain a few words live (reading the twins); then the twins'
+    pages leave the process, and a live explanation still reads them right."""
+    model = load_model(ModelStore(tiny_store).resolve("production"))
+    twins = [p.twin for p in model.index.proxies if p.twin is not None]
+    assert len(twins) == 2
+    word = model.index.words[int(np.flatnonzero(model.index.explanations.rows >= 0)[0])]
+    before = model.index.explanation(word, EXPLANATION_DEPTH)
+    assert all(_resident_kb(twin.vectors) == 0 for twin in twins)
+    assert model.strategy.explain(word, EXPLANATION_DEPTH) == before
+    assert all(_resident_kb(twin.vectors) > 0 for twin in twins)
+
+
 def test_a_table_from_another_strategy_is_not_used(
     artifact: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
