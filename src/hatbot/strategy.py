@@ -79,7 +79,7 @@ class StrategyParams(BaseModel):
     # Hint j (from 0) weighs 1 / (1 + hint_decay * j) in a guess.
     hint_decay: float = 0.15
     # A hint must be this frequent in the corpus, so other bots know it well.
-    min_hint_count: int = Field(10, ge=1)
+    min_hint_count: int = Field(7, ge=1)
     # The number of guesses the explainer assumes other bots make.
     simulated_guesses: int = Field(5, ge=1)
 
