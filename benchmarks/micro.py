@@ -190,10 +190,11 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
 
     # An untimed pass, in host order, that counts the bytes of index matrices every query
     # reads: the spaces (explain), the projection (first pass) and the rows gathered.
-    originals = (strategy.spaces, strategy.projected, index.stacked)
+    originals = (strategy.spaces, strategy.projected, index.stacked, strategy.explain_spaces)
     strategy.spaces = [s.view(Counting) for s in originals[0]]
     strategy.projected = originals[1].view(Counting)
     index.stacked = originals[2].view(Counting)
+    strategy.explain_spaces = [s.view(Counting) for s in originals[3]]
     strategy._rounds.cache_clear()
     read: dict[str, list[int]] = {"explain": [], "guess": []}
     products: dict[str, list[int]] = {"explain": [], "guess": []}
@@ -202,7 +203,7 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
         _run(strategy, call)
         read[call.kind].append(Counting.read)
         products[call.kind].append(Counting.products)
-    strategy.spaces, strategy.projected, index.stacked = originals
+    strategy.spaces, strategy.projected, index.stacked, strategy.explain_spaces = originals
 
     # Explanations are prefix-consistent (so one precomputed 10-list answers every n <= 10);
     # the shortlisted rounds equal scoring every word.
