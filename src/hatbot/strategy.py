@@ -84,11 +84,6 @@ class StrategyParams(BaseModel):
     simulated_guesses: int = Field(5, ge=1)
 
 
-def _unit(v: Vector) -> Vector:
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm > 0 else v
-
-
 class _Simulated:
     """One simulated guesser (a space) while the explainer orders a target's hints: the
     hints' sum and its dot products with the target, the competitors and the options."""
@@ -286,6 +281,7 @@ class Strategy:
         ]
         missing = [True] * len(simulated)
         open_ = np.ones(len(ids), dtype=bool)  # options: not chosen, no chosen stem
+        stems = np.array([self.index.stems[i] for i in pool], dtype=object)
         chosen: list[int] = []
         k = self.params.simulated_guesses
         while len(chosen) < n_words and open_.any():
@@ -300,8 +296,7 @@ class Strategy:
                     objective += self.explain_weights[g] * score
             best = int(options[int(np.argmax(objective))])
             chosen.append(int(ids[best]))
-            stem = self.index.stems[chosen[-1]]
-            open_ &= np.array([self.index.stems[i] != stem for i in pool])
+            open_ &= stems != stems[best]
             for g, guesser in enumerate(simulated):
                 guesser.add(best)
                 if missing[g]:
