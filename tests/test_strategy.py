@@ -36,6 +36,24 @@ def test_explain_never_gives_a_rejected_hint(
         assert kept == hints, (word, hints, kept)
 
 
+def test_soft_hint_rules_keep_every_hint_in_soft_mode(
+    tiny_index: WordIndex, strategy: Strategy, targets: list[str]
+) -> None:
+    """With `hint_rules` soft, a hint may share the target's stem or be unknown to WordNet
+    (the soft host keeps both), yet the soft host still keeps every hint, hints are still
+    no inflections of each other, and `n_words` is still respected."""
+    soft = Strategy(tiny_index, strategy.params.model_copy(update={"hint_rules": "soft"}))
+    lexicon = NltkLexicon()
+    hard_only = 0  # hints the hard host would delete: the rules really are looser
+    for word in targets:
+        hints = soft.explain(word, 10)
+        assert len(hints) == 10, (word, hints)
+        assert clean_explanation(word, hints, 10, "soft", lexicon) == hints, (word, hints)
+        assert len({tiny_index.stem(h) for h in hints}) == len(hints), hints
+        hard_only += 10 - len(clean_explanation(word, hints, 10, "hard", lexicon))
+    assert hard_only > 0
+
+
 @pytest.mark.parametrize("n_words", N_WORDS)
 def test_explain_respects_n_words(strategy: Strategy, targets: list[str], n_words: int) -> None:
     for word in targets:

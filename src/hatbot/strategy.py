@@ -28,6 +28,7 @@ import functools
 import weakref
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,6 +83,10 @@ class StrategyParams(BaseModel):
     min_hint_count: int = Field(7, ge=1)
     # The number of guesses the explainer assumes other bots make.
     simulated_guesses: int = Field(5, ge=1)
+    # The host modes every hint must survive: "both" (soft and hard, safe whatever the
+    # tournament's mode) or "soft" (a tournament announced soft: the hard-only steps, the
+    # stem and WordNet checks, no longer bar a hint).
+    hint_rules: Literal["both", "soft"] = "both"
 
 
 class _Simulated:
@@ -187,7 +192,9 @@ class Strategy:
         self._rounds = lru_cache(maxsize=ROUNDS_CACHED)(
             functools.partial(Strategy._rounds_uncached, weakref.proxy(self))
         )
-        self.hintable = index.is_word & (index.counts >= self.params.min_hint_count)
+        self.hintable = index.counts >= self.params.min_hint_count
+        if self.params.hint_rules == "both":
+            self.hintable &= index.is_word
         by_count = np.argsort(-index.counts, kind="stable")
         self.fallback = [int(i) for i in by_count if index.eligible[i]] or [
             int(i) for i in by_count
@@ -197,13 +204,12 @@ class Strategy:
     # ---- host rules with the artifact's lexicon ----
 
     def hint_allowed(self, word: str, hint: str) -> bool:
-        """True when the host keeps `hint` for `word` in both modes (soft and hard)."""
+        """True when the host keeps `hint` for `word` in the modes of `hint_rules`."""
         i = self.index.ids.get(hint)
-        return (
-            i is not None
-            and bool(self.index.is_word[i])
-            and not too_close(word, hint)
-            and self.index.stem(hint) != self.index.stem(word)
+        if i is None or too_close(word, hint):
+            return False
+        return self.params.hint_rules == "soft" or (
+            bool(self.index.is_word[i]) and self.index.stem(hint) != self.index.stem(word)
         )
 
     def resolve(self, word: str) -> int | None:

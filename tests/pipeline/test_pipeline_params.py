@@ -103,6 +103,19 @@ def test_load_rejects_bad_overrides(override: str) -> None:
         Params.load(None, [override])
 
 
+def test_soft_hint_rules_are_evaluated_in_soft_mode_only() -> None:
+    """Soft hint rules give hints the hard host deletes: a run that would evaluate them in
+    hard mode (and so never promote them) stops at its parameters, saying why."""
+    from hatbot.pipeline.params import Params
+
+    with pytest.raises(ValueError, match=r"evaluate\.criteria=\[soft\]"):
+        Params.load(None, ["strategy.hint_rules=soft"])
+    with pytest.raises(ValueError, match="hint_rules"):
+        Params.load(None, ["strategy.hint_rules=loose", "evaluate.criteria=[soft]"])
+    params = Params.load(None, ["strategy.hint_rules=soft", "evaluate.criteria=[soft]"])
+    assert params.strategy.hint_rules == "soft"
+
+
 @pytest.mark.parametrize("text", ["- a\n- b\n", "train: [\n"])
 def test_load_rejects_a_file_that_is_not_a_mapping(tmp_path: Path, text: str) -> None:
     from hatbot.pipeline.params import Params

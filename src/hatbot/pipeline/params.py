@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hatbot.strategy import StrategyParams
 
@@ -78,6 +78,16 @@ class Params(_Section):
     strategy: StrategyParams = StrategyParams()
     evaluate: EvaluateParams = EvaluateParams()
     promote: PromoteParams = PromoteParams()
+
+    @model_validator(mode="after")
+    def _hints_fit_the_modes(self) -> Params:
+        if self.strategy.hint_rules == "soft" and "hard" in self.evaluate.criteria:
+            raise ValueError(
+                "strategy.hint_rules=soft gives hints the hard host deletes (stems, words "
+                "WordNet lacks), so such a model is for soft tournaments only: evaluate it "
+                "with evaluate.criteria=[soft]"
+            )
+        return self
 
     @classmethod
     def load(cls, path: Path | None, overrides: list[str] | None = None) -> Params:
