@@ -52,6 +52,8 @@ def test_soft_hint_rules_keep_every_hint_in_soft_mode(
         assert len({tiny_index.stem(h) for h in hints}) == len(hints), hints
         hard_only += 10 - len(clean_explanation(word, hints, 10, "hard", lexicon))
     assert hard_only > 0
+    assert soft.explain_criteria == ["soft"]
+    assert strategy.explain_criteria == ["soft", "hard"]
 
 
 @pytest.mark.parametrize("n_words", N_WORDS)

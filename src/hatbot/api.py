@@ -194,7 +194,9 @@ async def explain_v1(
     """Hints for a word, with the model version that chose them."""
     word = clean_word(body.word, settings)
     words = explain_words(model, word, check_n_words(body.n_words, settings), metrics)
-    return ExplainResponse(words=words, model_version=model.version)
+    return ExplainResponse(
+        words=words, model_version=model.version, criteria=model.strategy.explain_criteria
+    )
 
 
 @router.post("/v1/guess", tags=["typed API"], responses=BODY_REFUSALS, summary="Guess a word")

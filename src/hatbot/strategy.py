@@ -6,7 +6,8 @@ judges with), with stems and WordNet facts read from the artifact.
 Explaining: candidate hints are the target's neighbours in hatbot's own space
 and in the spaces of the opponent recipes (two models of each: its proxy and the
 proxy's twin, trained on the corpus shuffled), minus everything the host would
-delete in either mode. They are ordered greedily: each next hint is the one that
+delete in either mode (in soft mode only, for a model trained with `hint_rules` soft
+for a tournament announced soft). They are ordered greedily: each next hint is the one that
 lets the most simulated guessers (a mean-of-hints nearest-neighbour guesser in
 each space, the opponent recipes weighted above hatbot's own) rank the
 target among their top guesses soonest, against the target's neighbours and the
@@ -36,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from hatbot.game.rules import normalise, soft_match, too_close
+from hatbot.game.rules import Criteria, normalise, soft_match, too_close
 from hatbot.index import Vector, WordIndex, principal_projection
 
 # How many competitors per space the explainer simulates a guesser against.
@@ -202,6 +203,11 @@ class Strategy:
         self.spellings = [index.words[i] for i in self.fallback]
 
     # ---- host rules with the artifact's lexicon ----
+
+    @property
+    def explain_criteria(self) -> list[Criteria]:
+        """The host modes that keep every hint this strategy gives."""
+        return ["soft"] if self.params.hint_rules == "soft" else ["soft", "hard"]
 
     def hint_allowed(self, word: str, hint: str) -> bool:
         """True when the host keeps `hint` for `word` in the modes of `hint_rules`."""
