@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
+from threadpoolctl import ThreadpoolController
 
 from hatbot.game.rules import Criteria, normalise, soft_match, too_close
 from hatbot.index import Vector, WordIndex, principal_projection
@@ -88,6 +89,12 @@ class StrategyParams(BaseModel):
     # tournament's mode) or "soft" (a tournament announced soft: the hard-only steps, the
     # stem and WordNet checks, no longer bar a hint).
     hint_rules: Literal["both", "soft"] = "both"
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's BLAS thread pools (NumPy's OpenBLAS), found once."""
+    return ThreadpoolController()
 
 
 class _Simulated:
@@ -231,8 +238,17 @@ class Strategy:
     # ---- explaining ----
 
     def explain(self, word: str, n_words: int) -> list[str]:
-        """Up to `n_words` hints for `word`, the most telling first, none the host deletes."""
-        word = normalise(word)
+        """Up to `n_words` hints for `word`, the most telling first, none the host deletes.
+
+        With one BLAS thread, whatever the process's setting: a product's last bits depend
+        on how many threads summed it, and a greedy choice between two near-equal hints can
+        turn on them. The export's workers run one thread, so an explanation computed here
+        always equals the artifact's table (`tests/service/test_explanations.py`).
+        """
+        with _blas().limit(limits=1, user_api="blas"):
+            return self._explain(normalise(word), n_words)
+
+    def _explain(self, word: str, n_words: int) -> list[str]:
         target = self.resolve(word)
         if target is None:
             return self._fill(word, [], self.fallback, n_words)
