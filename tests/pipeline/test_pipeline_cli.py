@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -286,3 +287,38 @@ def test_data_add_then_retrain_trains_on_everything(
         in result.output
     )
     assert f"{old_manifest['metrics']['score_vs_panel']:.4f}" in result.output
+
+
+def test_a_soft_tournament_model_from_one_command(
+    run_a: tuple[Paths, str], tiny_params_file: Path, tmp_path: Path
+) -> None:
+    """`--set strategy.hint_rules=soft --set evaluate.criteria=[soft]`: a model for a
+    tournament announced soft, evaluated in soft mode only, promoted, whose table holds
+    hints the hard host would delete and the soft host keeps, every one."""
+    from hatbot.game.lexicon import NltkLexicon
+    from hatbot.game.rules import clean_explanation
+    from hatbot.index import WordIndex
+
+    a, _ = run_a
+    paths = _paths(tmp_path)
+    shutil.copytree(a.data, paths.data)
+    soft = ["--set", "strategy.hint_rules=soft", "--set", "evaluate.criteria=[soft]"]
+    result = CliRunner().invoke(app, [*_args(paths, tiny_params_file), *soft])
+    assert result.exit_code == 0, result.output
+    version = ModelStore(paths.models).read("production")
+    assert version is not None and version != ModelStore(a.models).read("production")
+    manifest = _manifest(paths, version)
+    assert manifest["params"]["strategy"]["hint_rules"] == "soft"
+    metrics = manifest["metrics"]
+    assert metrics["soft_panel_rejected"] == metrics["soft_selfplay_rejected"] == 0
+    assert not [key for key in metrics if key.startswith("hard_")]
+    index = WordIndex(ModelStore(paths.models).path(version))
+    assert index.explanations is not None
+    lexicon = NltkLexicon()
+    hard_only = 0
+    for i in np.flatnonzero(index.explanations.rows >= 0)[:300]:
+        word = index.words[int(i)]
+        hints = index.explanation(word, 10)
+        assert hints and clean_explanation(word, hints, 10, "soft", lexicon) == hints
+        hard_only += len(hints) - len(clean_explanation(word, hints, 10, "hard", lexicon))
+    assert hard_only > 0
