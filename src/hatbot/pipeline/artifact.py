@@ -156,8 +156,9 @@ def save_space(folder: Path, unit: NDArray[np.float32]) -> None:
 
 def explained_words(index: WordIndex, strategy: Strategy) -> NDArray[np.int32]:
     """The words whose explanation the artifact stores: every word a hat can hold and every
-    word the strategy may give as a hint (known to WordNet and frequent: the common words
-    of practice games are among them). Other words are explained live when asked."""
+    word the strategy may give as a hint (frequent, and known to WordNet unless `hint_rules`
+    is soft: the common words of practice games are among them). Other words are explained
+    live when asked."""
     return np.flatnonzero(index.eligible | strategy.hintable).astype(np.int32)
 
 
