@@ -292,34 +292,42 @@ def test_a_strategy_is_freed_by_reference_counting(tiny_index: WordIndex) -> Non
         gc.enable()
 
 
-def test_each_recipe_is_simulated_in_its_proxy_and_its_twin(tiny_index: WordIndex) -> None:
-    """The explainer's simulated guessers: hatbot's space, then each recipe's proxy and twin
-    (two models of one recipe), the recipe's weight split between the two."""
+def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordIndex) -> None:
+    """The explainer's simulated guessers: hatbot's space, then each recipe's proxy and twins
+    (several models of one recipe), the recipe's weight split between them."""
     strategy = Strategy(tiny_index)
     params = strategy.params
     assert len(tiny_index.proxies) == 2
-    assert len(strategy.explain_spaces) == len(strategy.explain_weights) == 5
+    seeds = tiny_index.manifest["twin_seeds"]
+    assert len(seeds) >= 2
+    models = 1 + len(seeds)
+    assert len(strategy.explain_spaces) == len(strategy.explain_weights) == 1 + 2 * models
     assert strategy.explain_weights[0] == params.explain_own_weight
     for k, proxy in enumerate(tiny_index.proxies):
-        assert proxy.twin is not None
-        # Memory-mapped: the service explains from its table, so a twin stays on disk.
-        assert isinstance(proxy.twin.vectors, np.memmap)
-        proxy_space, twin_space = strategy.explain_spaces[1 + 2 * k : 3 + 2 * k]
-        assert proxy_space is proxy.vectors and twin_space is proxy.twin.vectors
-        weights = strategy.explain_weights[1 + 2 * k : 3 + 2 * k]
-        assert weights[0] == weights[1] == params.explain_proxy_weights[proxy.name] / 2
-        # Another model of the same recipe: other vectors, yet much the same neighbours.
-        assert not np.allclose(proxy.vectors, proxy.twin.vectors)
-        shared = [
-            len(set(a) & set(b))
-            for a, b in zip(proxy.neighbours.tolist(), proxy.twin.neighbours.tolist(), strict=True)
-        ]
-        chance = proxy.neighbours.shape[1] ** 2 / len(tiny_index)
-        assert np.mean(shared) > 5 * chance
+        assert len(proxy.twins) == len(seeds)
+        spaces = strategy.explain_spaces[1 + models * k : 1 + models * (k + 1)]
+        assert spaces[0] is proxy.vectors
+        assert all(s is t.vectors for s, t in zip(spaces[1:], proxy.twins, strict=True))
+        weights = strategy.explain_weights[1 + models * k : 1 + models * (k + 1)]
+        assert weights == [params.explain_proxy_weights[proxy.name] / models] * models
+        for i, twin in enumerate(proxy.twins):
+            # Memory-mapped: the service explains from its table, so a twin stays on disk.
+            assert isinstance(twin.vectors, np.memmap)
+            # Another model of the same recipe: other vectors, yet much the same neighbours.
+            others = [proxy.vectors] + [t.vectors for t in proxy.twins[:i]]
+            assert not any(np.allclose(twin.vectors, other) for other in others)
+            shared = [
+                len(set(a) & set(b))
+                for a, b in zip(proxy.neighbours.tolist(), twin.neighbours.tolist(), strict=True)
+            ]
+            chance = proxy.neighbours.shape[1] ** 2 / len(tiny_index)
+            assert np.mean(shared) > 5 * chance
     # The guesser reads the proxies only: one space per recipe, as the stacked matrix.
     assert len(strategy.spaces) == 3
     # Without twins: one simulated guesser per recipe, with the recipe's whole weight.
     alone = Strategy(tiny_index, StrategyParams(explain_twins=False))
+    assert len(Strategy(tiny_index, StrategyParams(max_twins=0)).explain_spaces) == 3
+    assert len(Strategy(tiny_index, StrategyParams(max_twins=1)).explain_spaces) == 5
     expected = [tiny_index.vectors] + [p.vectors for p in tiny_index.proxies]
     assert len(alone.explain_spaces) == len(expected)
     assert all(a is b for a, b in zip(alone.explain_spaces, expected, strict=True))

@@ -90,8 +90,8 @@ def load_model(folder: object) -> Model:
     probe = index.words[min(len(index) - 1, 100)]
     strategy.guess(strategy.explain(probe, 5)[:2] or [probe], 5)
     for proxy in index.proxies:
-        if proxy.twin is not None:
-            proxy.twin.release()
+        for twin in proxy.twins:
+            twin.release()
     return Model(index, strategy, precomputed)
 
 

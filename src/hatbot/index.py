@@ -16,8 +16,9 @@ An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`):
     proxy-<name>/candidates.npy   hat-eligible word ids ...
     proxy-<name>/hints.npy        ... and the hint ids that recipe's explainer gives for each
     proxy-<name>/extra_words.txt  hints outside the vocabulary, numbered after it
-    proxy-<name>/twin/            the same recipe trained on its corpus shuffled: vectors,
-                                  neighbours and densities (the explainer's second model)
+    proxy-<name>/twins/<seed>/    the same recipe trained on its corpus shuffled by each of
+                                  the manifest's `twin_seeds`: vectors, neighbours and
+                                  densities (the explainer's other models of the recipe)
     explained.npy          ids of the words whose explanation is precomputed (int32, ascending)
     explanations.npy       their explanations: hint ids (int32), one row each, -1 padded
 
@@ -43,12 +44,13 @@ import Stemmer
 from numpy.typing import NDArray
 
 # The format the export writes. 2: explained.npy and explanations.npy are required;
-# 3: neighbours.npy and density.npy in every space; 4: every proxy has its twin.
-FORMAT = 4
+# 3: neighbours.npy and density.npy in every space; 4: every proxy has its twin (`twin/`);
+# 5: every proxy has a twin per seed of the manifest's `twin_seeds` (`twins/<seed>/`).
+FORMAT = 5
 # Formats the loader reads: an older artifact is served with what it lacks computed at
 # load (nearest neighbours: seconds) or done live (explanations), so new code serves,
 # and the pipeline re-evaluates, models exported before.
-READABLE_FORMATS = (1, 2, 3, 4)
+READABLE_FORMATS = (1, 2, 3, 4, 5)
 # Nearest neighbours stored per word and space (their mean similarity is its density).
 NEIGHBOURS = 10
 # Hints precomputed per explained word: the host asks for 5 (10 in earlier tournaments).
@@ -158,7 +160,7 @@ def space_facts(folder: Path, vectors: Vector) -> tuple[NDArray[np.int32], Vecto
 
 @dataclass(frozen=True)
 class Twin:
-    """A second model of an opponent recipe (trained on its corpus shuffled): its vectors of
+    """Another model of an opponent recipe (trained on its corpus shuffled): its vectors of
     our vocabulary and their nearest neighbours. Only the explainer reads it, and the
     service explains from the precomputed table: the vectors are memory-mapped, so their
     pages are read (and resident) only when an explanation is computed live."""
@@ -188,8 +190,9 @@ class Proxy:
     vectors: Vector
     neighbours: NDArray[np.int32]
     density: Vector
-    # The recipe's second model (required from artifact format 4); None in older artifacts.
-    twin: Twin | None
+    # The recipe's other models (one from artifact format 4, one per twin seed from format
+    # 5); none in older artifacts.
+    twins: tuple[Twin, ...]
     # Hint strings the vocabulary lacks, numbered after it.
     extra: dict[str, int]
     # Inverted hint lists: for hint id h, `targets[starts[h]:starts[h+1]]` are the
@@ -199,9 +202,9 @@ class Proxy:
     positions: NDArray[np.int32]
 
     @classmethod
-    def load(cls, folder: Path, size: int, vectors: Vector, with_twin: bool) -> Proxy:
+    def load(cls, folder: Path, size: int, vectors: Vector, twins: list[Path]) -> Proxy:
+        """The proxy in `folder`, with the twins in the folders `twins`."""
         neighbours, density = space_facts(folder, vectors)
-        twin = Twin.load(folder / "twin") if with_twin else None
         candidates = np.load(folder / "candidates.npy")
         hints = np.load(folder / "hints.npy")
         extra_file = folder / "extra_words.txt"
@@ -216,7 +219,7 @@ class Proxy:
             vectors=vectors,
             neighbours=neighbours,
             density=density,
-            twin=twin,
+            twins=tuple(Twin.load(twin) for twin in twins),
             extra={w: size + i for i, w in enumerate(extra_words)},
             starts=starts,
             targets=candidates[rows[order]].astype(np.int32),
@@ -305,9 +308,7 @@ class WordIndex:
             self.vectors: Vector = spaces[0]
             self.neighbours, self.density = space_facts(folder, self.vectors)
             self.proxies = [
-                Proxy.load(
-                    p, len(self.words), v, (p / "twin").is_dir() or self.manifest["format"] >= 4
-                )
+                Proxy.load(p, len(self.words), v, self._twin_folders(p))
                 for p, v in zip(proxies, spaces[1:], strict=True)
             ]
             tabled = explanations and self.manifest["format"] >= 2
@@ -322,7 +323,7 @@ class WordIndex:
         shapes += [n for neighbours, density in facts for n in (len(neighbours), len(density))]
         shapes += [p.vectors.shape[0] for p in self.proxies]
         shapes += [
-            n for p in self.proxies if p.twin for n in (len(p.twin.vectors), len(p.twin.neighbours))
+            n for p in self.proxies for t in p.twins for n in (len(t.vectors), len(t.neighbours))
         ]
         if size == 0 or any(n != size for n in shapes):
             raise ArtifactError(f"{folder} holds tables of different lengths: {size}, {shapes}")
@@ -330,6 +331,18 @@ class WordIndex:
         self.is_word = (self.flags & IS_WORD).astype(bool)
         self.eligible = (self.flags & ELIGIBLE).astype(bool)
         self._stemmer = Stemmer.Stemmer("english")
+
+    def _twin_folders(self, proxy: Path) -> list[Path]:
+        """A proxy's twins: one per seed the manifest names (format 5), `twin/` (format 4,
+        optional before), and a missing one is an error (the loader fails reading it)."""
+        if self.manifest["format"] >= 5:
+            seeds = self.manifest.get("twin_seeds")
+            if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
+                raise ArtifactError(f"{self.folder} names no twin_seeds: {seeds!r}")
+            return [proxy / "twins" / str(seed) for seed in seeds]
+        if self.manifest["format"] == 4 or (proxy / "twin").is_dir():
+            return [proxy / "twin"]
+        return []
 
     @property
     def version(self) -> str:

@@ -4,8 +4,8 @@ The host's rules come from `hatbot.game.rules` (the same code the game engine
 judges with), with stems and WordNet facts read from the artifact.
 
 Explaining: candidate hints are the target's neighbours in hatbot's own space
-and in the spaces of the opponent recipes (two models of each: its proxy and the
-proxy's twin, trained on the corpus shuffled), minus everything the host would
+and in the spaces of the opponent recipes (several models of each: its proxy and the
+proxy's twins, trained on the corpus shuffled), minus everything the host would
 delete in either mode (in soft mode only, for a model trained with `hint_rules` soft
 for a tournament announced soft). They are ordered greedily: each next hint is the one that
 lets the most simulated guessers (a mean-of-hints nearest-neighbour guesser in
@@ -76,9 +76,11 @@ class StrategyParams(BaseModel):
     # recipes hatbot has no proxy of).
     explain_own_weight: float = Field(0.3, ge=0.0)
     explain_proxy_weights: dict[str, float] = {"clean_naive": 2.0, "starter_kit": 1.0}
-    # Simulate each recipe in its twin too (the artifact's second model of it), the
-    # recipe's weight split evenly between the two.
+    # Simulate each recipe in its twins too (the artifact's other models of it), the
+    # recipe's weight split evenly between its models.
     explain_twins: bool = True
+    # At most this many of each recipe's twins (the artifact's first ones); None: all.
+    max_twins: int | None = Field(None, ge=0)
     # Hint j (from 0) weighs 1 / (1 + hint_decay * j) in a guess.
     hint_decay: float = 0.15
     # A hint must be this frequent in the corpus, so other bots know it well.
@@ -158,14 +160,15 @@ class Strategy:
         self.params = params or StrategyParams(**index.manifest.get("strategy", {}))
         self.spaces: list[Vector] = [index.vectors] + [p.vectors for p in index.proxies]
         self.densities: list[Vector] = [index.density] + [p.density for p in index.proxies]
-        # Explaining: the spaces of the simulated guessers. A recipe with a twin is simulated
-        # in both of its models, each with half the recipe's weight.
+        # Explaining: the spaces of the simulated guessers. A recipe with twins is simulated
+        # in each of its models, the recipe's weight split evenly between them.
         self.explain_spaces, self.explain_neighbours = [index.vectors], [index.neighbours]
         self.explain_weights = [self.params.explain_own_weight]
         for proxy in index.proxies:
             models = [(proxy.vectors, proxy.neighbours)]
-            if proxy.twin is not None and self.params.explain_twins:
-                models.append((proxy.twin.vectors, proxy.twin.neighbours))
+            if self.params.explain_twins:
+                twins = proxy.twins[: self.params.max_twins]
+                models += [(twin.vectors, twin.neighbours) for twin in twins]
             for vectors, neighbours in models:
                 self.explain_spaces.append(vectors)
                 self.explain_neighbours.append(neighbours)

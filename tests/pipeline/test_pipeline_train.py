@@ -118,23 +118,27 @@ def test_shuffle_lines_is_a_seeded_permutation(tmp_path: Path) -> None:
     assert source.read_text().splitlines() == lines
 
 
-def test_each_recipe_trains_a_twin_on_its_corpus_shuffled(tiny_paths, tiny_params) -> None:  # type: ignore[no-untyped-def]
-    """The twin of a proxy: the same recipe (arguments) on the same documents in another,
-    seeded order; both were trained by the tiny pipeline run."""
-    from hatbot.pipeline.artifact import PROXIES, TWIN_SEED, training_jobs, vocabulary
+def test_each_recipe_trains_twins_on_its_corpus_shuffled(tiny_paths, tiny_params) -> None:  # type: ignore[no-untyped-def]
+    """The twins of a proxy: the same recipe (arguments) on the same documents in other,
+    seeded orders; all were trained by the tiny pipeline run."""
+    from hatbot.pipeline.artifact import PROXIES, TWIN_SEEDS, training_jobs, twin_role, vocabulary
     from hatbot.pipeline.corpus import DataStore, prepare
 
     corpora = prepare(DataStore(tiny_paths.data), tiny_params.preprocess)
     words, _ = vocabulary(corpora.clean, tiny_params.train.min_count)
     jobs = training_jobs(corpora, tiny_params, words)
-    assert set(jobs) == {"own"} | {
-        f"{role}-{name}" for role in ("proxy", "twin") for name in PROXIES
-    }
+    assert len(TWIN_SEEDS) >= 2 and not {0, 1} & set(TWIN_SEEDS)
+    roles = [[f"proxy-{name}"] + [twin_role(name, s) for s in TWIN_SEEDS] for name in PROXIES]
+    assert set(jobs) == {"own"} | {role for group in roles for role in group}
     for name in PROXIES:
-        proxy, twin = jobs[f"proxy-{name}"], jobs[f"twin-{name}"]
-        assert twin.args == proxy.args and twin.queries == proxy.queries
-        assert twin.corpus.name.endswith(f"shuffled-{TWIN_SEED}.txt")
+        proxy = jobs[f"proxy-{name}"]
         original = proxy.corpus.read_text().splitlines()
-        shuffled = twin.corpus.read_text().splitlines()
-        assert sorted(shuffled) == sorted(original) and shuffled != original
-        assert (twin.out / "done.json").is_file() and twin.out != proxy.out
+        orders = [original]
+        for seed in TWIN_SEEDS:
+            twin = jobs[twin_role(name, seed)]
+            assert twin.args == proxy.args and twin.queries == proxy.queries
+            assert twin.corpus.name.endswith(f"shuffled-{seed}.txt")
+            shuffled = twin.corpus.read_text().splitlines()
+            assert sorted(shuffled) == sorted(original) and shuffled not in orders
+            orders.append(shuffled)
+            assert (twin.out / "done.json").is_file() and twin.out != proxy.out

@@ -27,7 +27,7 @@ from hatbot.config import Settings
 from hatbot.index import EXPLANATION_DEPTH, ArtifactError, WordIndex, file_sha256
 from hatbot.metrics import Metrics
 from hatbot.store import ModelStore
-from hatbot.strategy import Strategy
+from hatbot.strategy import Strategy, StrategyParams
 
 pytestmark = pytest.mark.anyio
 
@@ -165,8 +165,8 @@ def test_twins_leave_memory_after_the_load_checks(tiny_store: Path) -> None:
     """The checks at load explain a few words live (reading the twins); then the twins'
     pages leave the process, and a live explanation still reads them right."""
     model = load_model(ModelStore(tiny_store).resolve("production"))
-    twins = [p.twin for p in model.index.proxies if p.twin is not None]
-    assert len(twins) == 2
+    twins = [twin for p in model.index.proxies for twin in p.twins]
+    assert len(twins) == 2 * len(model.index.manifest["twin_seeds"])
     word = model.index.words[int(np.flatnonzero(model.index.explanations.rows >= 0)[0])]
     before = model.index.explanation(word, EXPLANATION_DEPTH)
     assert all(_resident_kb(twin.vectors) == 0 for twin in twins)
@@ -225,13 +225,15 @@ BREAKAGES: dict[str, Callable[[Path], None]] = {
     ),
     "missing twin": lambda f: (
         unchecked(f),
-        shutil.rmtree(f / "proxy-clean_naive" / "twin"),
+        shutil.rmtree(f / "proxy-clean_naive" / "twins" / "3"),
     ),
     "twin of other length": lambda f: rewrite(
         f,
-        "proxy-starter_kit/twin/vectors.npy",
-        np.load(f / "proxy-starter_kit/twin/vectors.npy")[:-1].copy(),
+        "proxy-starter_kit/twins/3/vectors.npy",
+        np.load(f / "proxy-starter_kit/twins/3/vectors.npy")[:-1].copy(),
     ),
+    "no twin seeds": lambda f: set_manifest(f, "twin_seeds", []),
+    "twin seed not a number": lambda f: set_manifest(f, "twin_seeds", ["../../proxy-starter_kit"]),
     "float hints": lambda f: rewrite(
         f, "explanations.npy", np.load(f / "explanations.npy").astype(np.float32)
     ),
@@ -245,10 +247,14 @@ def test_a_broken_table_refuses_the_artifact(artifact: Path, breakage: str) -> N
         WordIndex(artifact)
 
 
-def set_format(folder: Path, value: object) -> None:
+def set_manifest(folder: Path, key: str, value: object) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["format"] = value
+    manifest[key] = value
     (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def set_format(folder: Path, value: object) -> None:
+    set_manifest(folder, "format", value)
 
 
 SPACE_FACTS = [
@@ -266,14 +272,28 @@ def drop_files(folder: Path, names: list[str]) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
+def without_twins(index: WordIndex) -> Strategy:
+    """The strategy of an artifact older than its twins (format 3 and before)."""
+    return Strategy(index, StrategyParams(**{**index.manifest["strategy"], "explain_twins": False}))
+
+
+def drop_twins(folder: Path) -> None:
+    unchecked(folder)
+    for proxy in folder.glob("proxy-*"):
+        shutil.rmtree(proxy / "twins")
+
+
 def test_an_artifact_of_format_2_gets_its_neighbours_at_load(
-    artifact: Path, strategy: Strategy
+    artifact: Path, tiny_index: WordIndex
 ) -> None:
     """Nearest neighbours and densities (format 3) are computed for an older artifact:
     the same strategy as with the stored ones."""
+    strategy = without_twins(tiny_index)
     set_format(artifact, 2)
     drop_files(artifact, SPACE_FACTS)
+    drop_twins(artifact)
     index = WordIndex(artifact)
+    assert all(p.twins == () for p in index.proxies)
     np.testing.assert_allclose(index.density, strategy.index.density, atol=1e-6)
     old = Strategy(index)
     words = [index.words[int(i)] for i in np.flatnonzero(index.eligible)[:20]]
@@ -281,10 +301,36 @@ def test_an_artifact_of_format_2_gets_its_neighbours_at_load(
     assert old.guess(words[:3], 5) == strategy.guess(words[:3], 5)
 
 
-def test_an_artifact_of_format_1_is_explained_live(artifact: Path, strategy: Strategy) -> None:
+def test_an_artifact_of_format_4_is_served_with_its_one_twin(
+    artifact: Path, tiny_index: WordIndex
+) -> None:
+    """Format 4 kept one twin per proxy in `twin/`: it loads, and the explainer simulates each
+    recipe in its proxy and that twin, as `max_twins=1` does with today's artifact."""
+    first, *others = json.loads((artifact / "manifest.json").read_text())["twin_seeds"]
+    for proxy in artifact.glob("proxy-*"):
+        (proxy / "twins" / str(first)).rename(proxy / "twin")
+        shutil.rmtree(proxy / "twins")
+    unchecked(artifact)
+    set_format(artifact, 4)
+    index = WordIndex(artifact)
+    assert [len(p.twins) for p in index.proxies] == [1, 1]
+    assert all(Path(p.twins[0].vectors.filename).parent.name == "twin" for p in index.proxies)
+    assert len(Strategy(index).explain_spaces) == 5
+    one_twin = Strategy(
+        tiny_index, StrategyParams(**{**tiny_index.manifest["strategy"], "max_twins": 1})
+    )
+    words = [index.words[int(i)] for i in np.flatnonzero(index.eligible)[:20]]
+    model = load_model(artifact)
+    assert [model.strategy.explain(w, 5) for w in words] == [one_twin.explain(w, 5) for w in words]
+    assert others, "the current format has more than one twin per proxy"
+
+
+def test_an_artifact_of_format_1_is_explained_live(artifact: Path, tiny_index: WordIndex) -> None:
     """Models exported before the table keep serving (and can be re-evaluated)."""
+    strategy = without_twins(tiny_index)
     set_format(artifact, 1)
     drop_files(artifact, ["explanations.npy", "explained.npy", *SPACE_FACTS])
+    drop_twins(artifact)
     model = load_model(artifact)
     assert model.index.explanations is None and not model.precomputed
     word = model.index.words[int(np.flatnonzero(model.index.eligible)[0])]
@@ -292,7 +338,7 @@ def test_an_artifact_of_format_1_is_explained_live(artifact: Path, strategy: Str
     assert explain_words(model, word, 5, metrics) == strategy.explain(word, 5)
 
 
-@pytest.mark.parametrize("value", [0, 5, "2", None])
+@pytest.mark.parametrize("value", [0, 6, "2", None])
 def test_an_artifact_of_an_unknown_format_is_refused(artifact: Path, value: object) -> None:
     set_format(artifact, value)
     with pytest.raises(ArtifactError, match="format"):

@@ -277,7 +277,7 @@ def train_baseline_models(
     Each trains with fastText's library defaults (one thread, so reruns are
     identical) on a copy of its corpus with the documents shuffled by `seed`:
     independent of hatbot's proxy models, which see the corpora in order, and of
-    their twins (shuffled by `artifact.TWIN_SEED`, a seed no panel uses), yet
+    their twins (shuffled by `artifact.TWIN_SEEDS`, seeds no panel uses), yet
     reproducible. `args` overrides fastText arguments (tests use tiny models).
     A model is reused when `out/<name>/model.bin` exists and was trained from the
     same corpus, seed and arguments.

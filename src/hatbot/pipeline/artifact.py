@@ -1,7 +1,7 @@
 """Export: trained fastText models into the compact artifact the service loads.
 
-hatbot's own model and two models per opponent recipe (its proxy, on the recipe's
-corpus in order, and the proxy's twin, on that corpus shuffled) train side by side (each
+hatbot's own model and four models per opponent recipe (its proxy, on the recipe's
+corpus in order, and the proxy's twins, on that corpus shuffled) train side by side (each
 single-threaded in its own process, so reruns are byte-identical). Everything the
 service needs per word (stems, WordNet existence, hat eligibility, each
 recipe's explanation of each hat-eligible word, hatbot's own explanation of every
@@ -60,11 +60,11 @@ ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 
 # The opponent recipes hatbot models (GAME.md: bots train on the same corpus).
 PROXIES = {"starter_kit": "raw", "clean_naive": "clean"}
-# Each recipe is also trained on a copy of its corpus with the documents shuffled by this
-# seed (its "shuffled twin"): two models of one recipe predict a third team's model of it
-# better than one (docs/STRATEGY.md). Not 0 or 1, the seeds of the baseline panels that
-# `scripts/strength.py` measures against, so hatbot never holds a copy of an opponent.
-TWIN_SEED = 2
+# Each recipe is also trained on copies of its corpus with the documents shuffled by these
+# seeds (its "shuffled twins"): several models of one recipe predict another team's model
+# of it better than one (docs/STRATEGY.md). Not 0 or 1, the seeds of the baseline panels
+# that `scripts/strength.py` measures against, so hatbot never holds a copy of an opponent.
+TWIN_SEEDS = (2, 3, 4)
 
 
 def vocabulary(corpus: Path, min_count: int) -> tuple[list[str], NDArray[np.int64]]:
@@ -89,7 +89,11 @@ def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[st
     for name, kind in PROXIES.items():
         corpus = corpora.raw if kind == "raw" else corpora.clean
         recipes[f"proxy-{name}"] = (corpus, {**LIBRARY_DEFAULTS, "thread": 1})
-        recipes[f"twin-{name}"] = (shuffled(corpus, TWIN_SEED), {**LIBRARY_DEFAULTS, "thread": 1})
+        for seed in TWIN_SEEDS:
+            recipes[twin_role(name, seed)] = (
+                shuffled(corpus, seed),
+                {**LIBRARY_DEFAULTS, "thread": 1},
+            )
     vocabulary_digest = hashlib.sha256("\n".join(words).encode()).hexdigest()
     jobs = {}
     for role, (corpus, args) in recipes.items():
@@ -98,6 +102,11 @@ def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[st
         out = corpora.clean.parent / "fasttext" / f"{role}-{digest}"
         jobs[role] = Job(corpus, args, out, tuple(words))
     return jobs
+
+
+def twin_role(recipe: str, seed: int) -> str:
+    """The training job of a recipe's twin on its corpus shuffled by `seed`."""
+    return f"twin-{seed}-{recipe}"
 
 
 def shuffled(corpus: Path, seed: int) -> Path:
@@ -185,7 +194,15 @@ def precompute_explanations(
     version) lets the workers load it, and the real one replaces it at the end of the export.
     """
     parts = parts or max(1, min(2, os.cpu_count() or 1))
-    write_manifest(folder, {"format": FORMAT, "version": "unfinished", "strategy": strategy})
+    write_manifest(
+        folder,
+        {
+            "format": FORMAT,
+            "version": "unfinished",
+            "twin_seeds": list(TWIN_SEEDS),
+            "strategy": strategy,
+        },
+    )
     with tempfile.TemporaryDirectory(prefix="explanations-", dir=folder.parent) as tmp:
         out = Path(tmp)
         command = [sys.executable, "-m", "hatbot.pipeline.artifact", str(folder), str(out)]
@@ -267,10 +284,11 @@ def write_artifact(
         sub = folder / f"proxy-{name}"
         sub.mkdir(exist_ok=True)
         save_space(sub, normalise_rows(proxy.queries))
-        twin = trained[f"twin-{name}"]
-        assert twin.queries is not None
-        (sub / "twin").mkdir(exist_ok=True)
-        save_space(sub / "twin", normalise_rows(twin.queries))
+        for seed in TWIN_SEEDS:
+            twin = trained[twin_role(name, seed)]
+            assert twin.queries is not None
+            (sub / "twins" / str(seed)).mkdir(parents=True, exist_ok=True)
+            save_space(sub / "twins" / str(seed), normalise_rows(twin.queries))
         np.save(sub / "candidates.npy", candidates.astype(np.int32))
         hints, extra = proxy_hints(proxy, words, candidates, params.strategy.proxy_depth)
         np.save(sub / "hints.npy", hints)
@@ -293,6 +311,7 @@ def write_artifact(
     manifest = {
         "format": FORMAT,
         "version": version,
+        "twin_seeds": list(TWIN_SEEDS),
         "params": params.model_dump(mode="json"),
         "strategy": strategy,
         "data": snapshot.as_dict(),
