@@ -6,6 +6,11 @@ independently trained clean-naive player. hatbot is compared with that second
 player, whose explaining points depend on the same guessers.
 
     poetry run python scripts/strength.py --hat-size 200 --seed 0 [--set strategy.k=v ...]
+
+`--diagnose` plays each role apart instead, on every hat word: hatbot and the second
+clean-naive player each explain every word once to the panel's guessers (explaining),
+and each guess every word the panel explains (guessing). Points are counted as in a
+game, per guesser (explaining) or per explainer (guessing), with the attempt that won.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 
 from hatbot.game.lexicon import NltkLexicon
@@ -24,6 +30,7 @@ from hatbot.game.players import (
     train_baseline_models,
 )
 from hatbot.game.report import format_leaderboard
+from hatbot.game.rules import Criteria, clean, is_guessed
 from hatbot.game.tournament import GameConfig, play_tournament
 from hatbot.index import WordIndex
 from hatbot.pipeline.corpus import DataStore, prepare
@@ -57,6 +64,9 @@ def main() -> None:
         help="Folder of an already trained second panel; its clean_naive is the reference.",
     )
     parser.add_argument("--leaderboards", action="store_true", help="Print every leaderboard.")
+    parser.add_argument(
+        "--diagnose", action="store_true", help="Play explaining and guessing apart (above)."
+    )
     args = parser.parse_args()
 
     params = Params.load(None, [])
@@ -98,6 +108,9 @@ def main() -> None:
     if second is not None:
         challengers.append(CleanNaivePlayer("clean_naive_2", second["clean_naive"]))
 
+    if args.diagnose:
+        diagnose(challengers, [starter, naive], hat, args, lexicon)
+        return
     results: dict[str, dict[str, dict[str, float]]] = {}
     for criteria in args.criteria:
         config = GameConfig(args.n_explain, args.n_guess, criteria, args.seed)  # type: ignore[arg-type]
@@ -133,6 +146,65 @@ def main() -> None:
             print(f"| {criteria} | {key} | {fmt.format(a)} | {fmt.format(b)} | {ratio} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+async def _points(
+    explainer: Player,
+    guessers: list[Player],
+    hat: list[str],
+    criteria: Criteria,
+    n_explain: int,
+    n_guess: int,
+    lexicon: NltkLexicon,
+) -> Counter[tuple[str, int]]:
+    """Each guesser's wins (its name and the winning attempt) over the explainer's
+    explanations of every hat word, cleaned by the host."""
+    wins: Counter[tuple[str, int]] = Counter()
+    for word in hat:
+        reported = (await explainer.explain(word, n_explain)).words
+        hints = clean(word, reported, n_explain, criteria, lexicon).hints
+        for guesser in guessers:
+            for attempt in range(1, len(hints) + 1):
+                guesses = (await guesser.guess(hints[:attempt], n_guess)).words
+                if is_guessed(word, guesses, criteria):
+                    wins[guesser.name, attempt] += 1
+                    break
+    return wins
+
+
+def diagnose(
+    challengers: list[Player],
+    panel: list[Player],
+    hat: list[str],
+    args: argparse.Namespace,
+    lexicon: NltkLexicon,
+) -> None:
+    """Print each challenger's explaining and guessing points, role by role."""
+    n, g = args.n_explain, args.n_guess
+    print(f"\nhat: {len(hat)} words ({args.part}), seed {args.seed}, {n} hints, {g} guesses")
+    names = [c.name for c in challengers]
+    print("| criteria | role | by | " + " | ".join(names) + " |")
+    print("|---|---|---|" + "---:|" * len(names))
+    for criteria in args.criteria:
+        explaining = [
+            asyncio.run(_points(c, panel, hat, criteria, n, g, lexicon)) for c in challengers
+        ]
+        guessing = [Counter[tuple[str, int]]() for _ in challengers]
+        for explainer in panel:
+            for i, c in enumerate(challengers):
+                wins = asyncio.run(_points(explainer, [c], hat, criteria, n, g, lexicon))
+                guessing[i].update({(explainer.name, k): v for (_, k), v in wins.items()})
+        for role, tallies in (("explaining", explaining), ("guessing", guessing)):
+            for who in [p.name for p in panel] + ["all"]:
+                cells = []
+                for wins in tallies:
+                    mine: Counter[int] = Counter()
+                    for (name, k), v in wins.items():
+                        mine[k] += v if who in ("all", name) else 0
+                    points = sum((n + 1 - k) * v for k, v in mine.items())
+                    first = mine.get(1, 0) / len(hat) / (len(panel) if who == "all" else 1)
+                    cells.append(f"{points} ({first:.0%} at 1)")
+                print(f"| {criteria} | {role} | {who} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
