@@ -338,7 +338,7 @@ class WordIndex:
         if self.manifest["format"] >= 5:
             seeds = self.manifest.get("twin_seeds")
             if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
-                raise ArtifactError(f"{self.folder} names no twin_seeds: {seeds!r}")
+                raise ArtifactError(f"{self.folder}: twin_seeds {seeds!r} are not integers")
             return [proxy / "twins" / str(seed) for seed in seeds]
         if self.manifest["format"] == 4 or (proxy / "twin").is_dir():
             return [proxy / "twin"]
