@@ -189,18 +189,22 @@ def diagnose(
         explaining = [
             asyncio.run(_points(c, panel, hat, criteria, n, g, lexicon)) for c in challengers
         ]
+        # Each panel bot explains every word once; all challengers guess the same hints.
         guessing = [Counter[tuple[str, int]]() for _ in challengers]
         for explainer in panel:
-            for i, c in enumerate(challengers):
-                wins = asyncio.run(_points(explainer, [c], hat, criteria, n, g, lexicon))
-                guessing[i].update({(explainer.name, k): v for (_, k), v in wins.items()})
+            wins = asyncio.run(_points(explainer, challengers, hat, criteria, n, g, lexicon))
+            for tally, c in zip(guessing, challengers, strict=True):
+                tally.update(
+                    {(explainer.name, k): v for (name, k), v in wins.items() if name == c.name}
+                )
         for role, tallies in (("explaining", explaining), ("guessing", guessing)):
             for who in [p.name for p in panel] + ["all"]:
                 cells = []
                 for wins in tallies:
                     mine: Counter[int] = Counter()
                     for (name, k), v in wins.items():
-                        mine[k] += v if who in ("all", name) else 0
+                        if who in ("all", name):
+                            mine[k] += v
                     points = sum((n + 1 - k) * v for k, v in mine.items())
                     first = mine.get(1, 0) / len(hat) / (len(panel) if who == "all" else 1)
                     cells.append(f"{points} ({first:.0%} at 1)")
