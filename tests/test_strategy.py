@@ -8,7 +8,7 @@ import pytest
 from hatbot.game.lexicon import NltkLexicon
 from hatbot.game.rules import clean_explanation, soft_match, too_close
 from hatbot.index import WordIndex
-from hatbot.strategy import Strategy, StrategyParams
+from hatbot.strategy import Strategy, StrategyParams, _Simulated
 
 N_WORDS = (1, 5, 10)
 
@@ -334,3 +334,73 @@ def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordInd
     assert alone.explain_weights[1:] == [
         alone.params.explain_proxy_weights[p.name] for p in tiny_index.proxies
     ]
+
+
+def _brute_outlook(
+    space: np.ndarray, target: int, hints: list[int], option: int, rivals: list[int], k: int
+) -> tuple[tuple[float, float, int], tuple[float, float, int]]:
+    """A guesser's outlook computed plainly, hard then soft: the query is the hints' sum
+    with the option, scores are dot products over its norm, the hints are never guessed;
+    under the soft check rivals[:2] (the variants) count as the target."""
+    query = space[[*hints, option]].sum(axis=0)
+    norm = float(np.linalg.norm(query))
+    own = float(space[target] @ query) / norm
+    given = {*hints, option}
+    scores = [float(space[r] @ query) / norm for r in rivals if r not in given]
+    variants = [float(space[r] @ query) / norm for r in rivals[:2]]
+    others = [float(space[r] @ query) / norm for r in rivals[2:] if r not in given]
+    soft_own = max([own, *variants])
+    return (
+        (own, sorted(scores)[-k], sum(s > own for s in scores)),
+        (soft_own, sorted(others)[-k], sum(s > soft_own for s in others)),
+    )
+
+
+def test_the_simulated_guesser_counts_the_targets_variants_under_the_soft_check() -> None:
+    """`_Simulated.outlooks` (one partial sort for both checks) equals a plain computation:
+    hard, the target must beat every competitor; soft, the best of the target and its
+    variants must beat the others. One variant lies closer to the hints than the target."""
+    rng = np.random.default_rng(7)
+    space = rng.standard_normal((400, 16)).astype(np.float32)
+    target, hints = 0, [5, 6]
+    space[1] = space[5] + space[6] + 0.1 * space[0]  # a variant nearer the hints
+    options = np.arange(5, 60)
+    rivals = np.arange(1, 400)
+    variants = np.isin(rivals, [1, 2])
+    guesser = _Simulated(space, target, options, rivals[::-1].copy(), variants[::-1].copy())
+    assert guesser.rivals[:2].tolist() == [2, 1]  # the variants first
+    for hint in hints:
+        guesser.add(int(np.flatnonzero(options == hint)[0]))
+    open_ = np.flatnonzero(~np.isin(options, hints))
+    for k in (1, 5):
+        hard, soft = guesser.outlooks(open_, k, soft=True)
+        alone = guesser.outlooks(open_, k, soft=False)
+        assert len(alone) == 1
+        assert all(np.array_equal(a, b) for a, b in zip(hard, alone[0], strict=True))
+        for row, option in enumerate(options[open_]):
+            expected = _brute_outlook(space, target, hints, int(option), [2, 1, *range(3, 400)], k)
+            for got, want in zip((hard, soft), expected, strict=True):
+                np.testing.assert_allclose([got[0][row], got[1][row]], want[:2], rtol=1e-4)
+                assert got[2][row] == want[2], (k, option)
+        assert (soft[2] <= hard[2]).all() and (soft[2] < hard[2]).any()
+    # With the hints given so far: the variant beats the target, which the soft check forgives.
+    assert guesser.rank() >= 1
+    assert guesser.soft_rank() < guesser.rank()
+
+
+def test_soft_share_weighs_the_soft_check_when_ordering_hints(tiny_index: WordIndex) -> None:
+    """`soft_share` 0 and 1 order hints for the hard and the soft check alone; the default
+    weighs both. Each still gives only hints the host keeps, and the choice differs for
+    some words (those whose variants a guesser answers)."""
+    lexicon = NltkLexicon()
+    words = [w for w, ok in zip(tiny_index.words, tiny_index.eligible, strict=True) if ok][:80]
+    answers = {}
+    for share in (0.0, 0.5, 1.0):
+        strategy = Strategy(tiny_index, StrategyParams(soft_share=share))
+        answers[share] = [strategy.explain(w, 5) for w in words]
+        for word, hints in zip(words, answers[share], strict=True):
+            assert len(hints) == 5
+            for criteria in ("soft", "hard"):
+                assert clean_explanation(word, hints, 5, criteria, lexicon) == hints
+    assert answers[0.0] != answers[1.0]
+    assert Strategy(tiny_index).params.soft_share == 0.5

@@ -53,6 +53,9 @@ SHORTLIST = 1000
 ROUNDS_CACHED = 4096
 # The guesses of one round.
 Guesses = tuple[str, ...]
+# What a model's manifest meant by leaving out a parameter added after it was made: its
+# precomputed explanations were made so, and a live explanation must equal them.
+PARAMS_BEFORE = {"soft_share": 0.0}
 
 
 class StrategyParams(BaseModel):
@@ -87,6 +90,9 @@ class StrategyParams(BaseModel):
     min_hint_count: int = Field(7, ge=1)
     # The number of guesses the explainer assumes other bots make.
     simulated_guesses: int = Field(5, ge=1)
+    # Share of the soft check in a simulated guesser's success, the rest the hard check's
+    # (under the soft check a guess of the target's variant, `spaces` for `space`, scores).
+    soft_share: float = Field(0.5, ge=0.0, le=1.0)
     # The host modes every hint must survive: "both" (soft and hard, safe whatever the
     # tournament's mode) or "soft" (a tournament announced soft: the hard-only steps, the
     # stem and WordNet checks, no longer bar a hint).
@@ -104,11 +110,19 @@ class _Simulated:
     hints' sum and its dot products with the target, the competitors and the options."""
 
     def __init__(
-        self, space: Vector, target: int, options: NDArray[np.int64], rivals: NDArray[np.int64]
+        self,
+        space: Vector,
+        target: int,
+        options: NDArray[np.int64],
+        rivals: NDArray[np.int64],
+        variants: NDArray[np.bool_],
     ) -> None:
+        # The competitors the soft host counts as the target (`spaces` for `space`) first.
+        rivals = np.concatenate([rivals[variants], rivals[~variants]])
+        self.rivals = rivals
+        self.n_variants = int(variants.sum())
         vectors = np.asarray(space[options])
         rival_vectors = np.asarray(space[rivals])
-        self.rivals = rivals
         self.option_target = vectors @ space[target]
         self.option_rival = vectors @ rival_vectors.T
         # A guesser never guesses the hints it was given.
@@ -123,19 +137,35 @@ class _Simulated:
         self.sum_option = np.zeros(len(options), dtype=np.float32)
         self.given = np.zeros(len(rivals), dtype=bool)
 
-    def outlook(
-        self, options: NDArray[np.int64], k: int
-    ) -> tuple[Vector, Vector, NDArray[np.int64]]:
+    def outlooks(
+        self, options: NDArray[np.int64], k: int, soft: bool
+    ) -> list[tuple[Vector, Vector, NDArray[np.int64]]]:
         """With each option added to the hints: the target's similarity to the query, the
-        k-th best competitor's, and how many competitors beat the target."""
+        k-th best competitor's, and how many competitors beat the target; then, with
+        `soft`, the same under the soft check, where the target's variants count as it."""
         norm = np.sqrt(self.sum_norm2 + 2.0 * self.sum_option[options] + self.option_norm2[options])
         norm += 1e-12
         own = self.sum_target + self.option_target[options]
         others = self.option_rival[options] + self.sum_rival
         others[:, self.given] = -np.inf
-        rank = (others > own[:, None]).sum(axis=1)
-        kth = np.partition(others, others.shape[1] - k, axis=1)[:, others.shape[1] - k]
-        return own / norm, kth / norm, rank
+        # The k best competitors' scores, and as many more as there are variants, best first.
+        extra = self.n_variants if soft else 0
+        width = others.shape[1]
+        best = np.partition(others, width - k - extra, axis=1)[:, width - k - extra :]
+        if extra:
+            best = -np.sort(-best, axis=1)
+        kth = best[:, k - 1] if extra else best[:, 0]
+        result = [(own / norm, kth / norm, (others > own[:, None]).sum(axis=1))]
+        if soft:
+            if extra:
+                variants = others[:, :extra]  # the variants are the first competitors
+                own = np.maximum(own, variants.max(axis=1))
+                # The k-th best competitor that is not a variant (no variant beats `own` now).
+                above = (variants[:, None, :] >= best[:, :, None]).sum(axis=2)
+                counted = np.arange(1, k + extra + 1) - above
+                kth = best[np.arange(len(best)), np.argmax(counted >= k, axis=1)]
+            result.append((own / norm, kth / norm, (others > own[:, None]).sum(axis=1)))
+        return result
 
     def add(self, option: int) -> None:
         """Give the `option`-th option as the next hint."""
@@ -151,13 +181,21 @@ class _Simulated:
         others = np.where(self.given, -np.inf, self.sum_rival)
         return int((others > self.sum_target).sum())
 
+    def soft_rank(self) -> int:
+        """How many competitors beat the target and its variants, under the soft check."""
+        others = np.where(self.given, -np.inf, self.sum_rival)
+        own = max(self.sum_target, float(others[: self.n_variants].max(initial=-np.inf)))
+        return int((others[self.n_variants :] > own).sum())
+
 
 class Strategy:
     """Explains and guesses with one loaded `WordIndex`; pure functions of their inputs."""
 
     def __init__(self, index: WordIndex, params: StrategyParams | None = None) -> None:
         self.index = index
-        self.params = params or StrategyParams(**index.manifest.get("strategy", {}))
+        self.params = params or StrategyParams(
+            **{**PARAMS_BEFORE, **index.manifest.get("strategy", {})}
+        )
         self.spaces: list[Vector] = [index.vectors] + [p.vectors for p in index.proxies]
         self.densities: list[Vector] = [index.density] + [p.density for p in index.proxies]
         # Explaining: the spaces of the simulated guessers. A recipe with twins is simulated
@@ -304,34 +342,44 @@ class Strategy:
         space (the options' and the hints' sum's), divided by the query's norm.
         """
         ids = np.asarray(pool, dtype=np.int64)
-        simulated = [
-            _Simulated(space, target, ids, self._competitors(scores, neighbours, ids, target))
-            for space, scores, neighbours in zip(
-                self.explain_spaces, similarity, self.explain_neighbours, strict=True
-            )
-        ]
-        missing = [True] * len(simulated)
+        word = self.index.words[target]
+        simulated = []
+        for space, scores, neighbours in zip(
+            self.explain_spaces, similarity, self.explain_neighbours, strict=True
+        ):
+            rivals = self._competitors(scores, neighbours, ids, target)
+            variants = np.array([soft_match(word, self.index.words[i]) for i in rivals], dtype=bool)
+            simulated.append(_Simulated(space, target, ids, rivals, variants))
+        # Per mode (hard, soft): its share of the objective and the guessers still missing.
+        shares = (1.0 - self.params.soft_share, self.params.soft_share)
+        missing = [[True] * len(simulated), [True] * len(simulated)]
         open_ = np.ones(len(ids), dtype=bool)  # options: not chosen, no chosen stem
         stems = np.array([self.index.stems[i] for i in pool], dtype=object)
         chosen: list[int] = []
         k = self.params.simulated_guesses
         while len(chosen) < n_words and open_.any():
             options = np.flatnonzero(open_)
-            if not any(missing):
-                missing = [True] * len(simulated)
+            for mode in (0, 1):
+                if not any(missing[mode]):
+                    missing[mode] = [True] * len(simulated)
             objective = 0.05 * self.popularity[ids[options]]
             for g, guesser in enumerate(simulated):
-                if missing[g] and self.explain_weights[g] != 0:
-                    own, kth, rank = guesser.outlook(options, k)
-                    score = (rank < k) + 0.5 * np.tanh(5.0 * (own - kth))
-                    objective += self.explain_weights[g] * score
+                weights = [share * self.explain_weights[g] for share in shares]
+                if not any(w != 0 and missing[mode][g] for mode, w in enumerate(weights)):
+                    continue
+                outlooks = guesser.outlooks(options, k, soft=weights[1] != 0)
+                for mode, (own, kth, rank) in enumerate(outlooks):
+                    if missing[mode][g] and weights[mode] != 0:
+                        objective += weights[mode] * ((rank < k) + 0.5 * np.tanh(5.0 * (own - kth)))
             best = int(options[int(np.argmax(objective))])
             chosen.append(int(ids[best]))
             open_ &= stems != stems[best]
             for g, guesser in enumerate(simulated):
                 guesser.add(best)
-                if missing[g]:
-                    missing[g] = guesser.rank() >= k
+                if missing[0][g]:
+                    missing[0][g] = guesser.rank() >= k
+                if missing[1][g]:
+                    missing[1][g] = guesser.soft_rank() >= k
         return chosen
 
     def _competitors(

@@ -325,6 +325,22 @@ def test_an_artifact_of_format_4_is_served_with_its_one_twin(
     assert others, "the current format has more than one twin per proxy"
 
 
+def test_a_model_made_before_soft_share_explains_as_it_was_made(
+    artifact: Path, tiny_index: WordIndex
+) -> None:
+    """A manifest without `soft_share` (models made before it) explains with the hard check
+    alone, as its table was made, not with today's default."""
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    assert manifest["strategy"].pop("soft_share") == StrategyParams().soft_share != 0.0
+    set_manifest(artifact, "strategy", manifest["strategy"])
+    old = Strategy(WordIndex(artifact))
+    assert old.params.soft_share == 0.0
+    made_so = Strategy(tiny_index, StrategyParams(**manifest["strategy"], soft_share=0.0))
+    words = [tiny_index.words[int(i)] for i in np.flatnonzero(tiny_index.eligible)[:40]]
+    assert [old.explain(w, 5) for w in words] == [made_so.explain(w, 5) for w in words]
+    assert [old.explain(w, 5) for w in words] != [Strategy(tiny_index).explain(w, 5) for w in words]
+
+
 def test_an_artifact_of_format_1_is_explained_live(artifact: Path, tiny_index: WordIndex) -> None:
     """Models exported before the table keep serving (and can be re-evaluated)."""
     strategy = without_twins(tiny_index)
