@@ -74,7 +74,7 @@ def main() -> None:
     if folder is None:
         raise SystemExit(f"no production model in {args.models_dir}")
     index = WordIndex(folder)
-    strategy_params = dict(index.manifest.get("strategy", {}))
+    strategy_params = StrategyParams.of_model(index.manifest).model_dump()
     for item in args.overrides:
         key, _, value = item.partition("=")
         strategy_params[key.removeprefix("strategy.")] = json.loads(value)

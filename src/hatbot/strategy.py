@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -97,6 +97,11 @@ class StrategyParams(BaseModel):
     # tournament's mode) or "soft" (a tournament announced soft: the hard-only steps, the
     # stem and WordNet checks, no longer bar a hint).
     hint_rules: Literal["both", "soft"] = "both"
+
+    @classmethod
+    def of_model(cls, manifest: Mapping[str, Any]) -> StrategyParams:
+        """The parameters a model's manifest names; one added since, as the model was made."""
+        return cls(**{**PARAMS_BEFORE, **manifest.get("strategy", {})})
 
 
 @functools.cache
@@ -193,9 +198,7 @@ class Strategy:
 
     def __init__(self, index: WordIndex, params: StrategyParams | None = None) -> None:
         self.index = index
-        self.params = params or StrategyParams(
-            **{**PARAMS_BEFORE, **index.manifest.get("strategy", {})}
-        )
+        self.params = params or StrategyParams.of_model(index.manifest)
         self.spaces: list[Vector] = [index.vectors] + [p.vectors for p in index.proxies]
         self.densities: list[Vector] = [index.density] + [p.density for p in index.proxies]
         # Explaining: the spaces of the simulated guessers. A recipe with twins is simulated
