@@ -11,7 +11,8 @@ for a tournament announced soft). They are ordered greedily: each next hint is t
 lets the most simulated guessers (a mean-of-hints nearest-neighbour guesser in
 each space, the opponent recipes weighted above hatbot's own) rank the
 target among their top guesses soonest, against the target's neighbours and the
-hints' own neighbours (the spelling variants a naive guesser answers first).
+hints' own neighbours (the spelling variants a naive guesser answers first), judged by
+the hard check and the soft one (`soft_share`), which a variant of the target also meets.
 
 Guessing: every vocabulary word is scored by its similarity to the weighted hints
 in each space less its neighbour density (CSLS: an explainer's hints are its nearest
