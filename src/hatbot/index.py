@@ -311,7 +311,7 @@ class WordIndex:
                 Proxy.load(p, len(self.words), v, self._twin_folders(p))
                 for p, v in zip(proxies, spaces[1:], strict=True)
             ]
-            tabled = explanations and self.manifest["format"] >= 2
+            tabled = explanations and (folder / "explained.npy").is_file()
             self.explanations = Explanations.load(folder, len(self.words)) if tabled else None
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{folder} cannot be read: {exc}") from exc
@@ -337,7 +337,7 @@ class WordIndex:
         optional before), and a missing one is an error (the loader fails reading it)."""
         if self.manifest["format"] >= 5:
             seeds = self.manifest.get("twin_seeds")
-            if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
+            if not isinstance(seeds, list) or not all(type(s) is int for s in seeds):
                 raise ArtifactError(f"{self.folder}: twin_seeds {seeds!r} are not integers")
             return [proxy / "twins" / str(seed) for seed in seeds]
         if self.manifest["format"] == 4 or (proxy / "twin").is_dir():

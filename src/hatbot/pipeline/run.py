@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hatbot.index import WordIndex
+from hatbot.pipeline import steps
 from hatbot.pipeline.artifact import build, write_manifest
 from hatbot.pipeline.corpus import Corpora, DataStore, prepare
 from hatbot.pipeline.params import Params
@@ -49,7 +50,9 @@ def train(paths: Paths, params: Params) -> str:
     into place by one rename; on any failure the store is as it was.
     """
     data = DataStore(paths.data)
-    corpora = prepare(data, params.preprocess)
+    with steps.timed("train.preprocess"):
+        steps.progress(step="preprocess the corpus")
+        corpora = prepare(data, params.preprocess)
     store = ModelStore(paths.models)
     with store.scratch() as scratch:
         built = build(corpora, params, data.snapshot(), scratch, _lexicon())
@@ -76,6 +79,7 @@ def _panel(paths: Paths, params: Params, corpora: Corpora) -> Any:
     from hatbot.pipeline.evaluate import Panel
 
     folder = corpora.clean.parent / f"panel-seed{params.evaluate.seed}"
+    steps.progress(step="the baseline panel's models")
     models = train_baseline_models(
         corpora.clean,
         corpora.raw,
@@ -101,7 +105,10 @@ def evaluate(paths: Paths, params: Params, version: str | None = None) -> dict[s
     index = WordIndex(folder)
     if index.manifest.get("metrics", {}).get("evaluation_key") == key:
         return dict(index.manifest["metrics"])
-    metrics = play(index, _panel(paths, params, corpora), params.evaluate, _lexicon())
+    with steps.timed(f"evaluate.panel.{version}"):
+        panel = _panel(paths, params, corpora)
+    with steps.timed(f"evaluate.tournaments.{version}"):
+        metrics = play(index, panel, params.evaluate, _lexicon())
     metrics["evaluation_key"] = key
     manifest = dict(index.manifest)
     manifest["metrics"] = metrics
@@ -125,9 +132,11 @@ def promote_staging(paths: Paths, params: Params, apply: bool = True) -> Decisio
 @contextmanager
 def _stage(name: str, number: int, total: int = 4) -> Iterator[None]:
     log.info("stage %d/%d %s: started", number, total, name)
+    steps.progress(stage=name)
     start = time.monotonic()
     try:
-        yield
+        with steps.timed(name):
+            yield
     except BaseException as exc:
         log.error(
             "stage %d/%d %s: failed after %.1f s: %s: %s",
@@ -148,8 +157,11 @@ def run_pipeline(paths: Paths, params: Params, track: bool = True) -> dict[str, 
     A failing stage stops the run with its exception: the stages before it kept
     what they wrote (the data store, a complete staging model). Production moves
     last, after the run is recorded, so a run that fails anywhere (tracking
-    included) leaves production as it was.
+    included) leaves production as it was. Each stage's and step's wall and CPU time
+    (`hatbot.pipeline.steps`) go into the model's manifest (`timings`) and MLflow.
     """
+    steps.RECORD.times.clear()
+    started = time.time()
     stages: list[tuple[str, Callable[[], Any]]] = []
     results: dict[str, Any] = {}
     stages.append(("fetch", lambda: fetch(paths, params)))
@@ -162,18 +174,26 @@ def run_pipeline(paths: Paths, params: Params, track: bool = True) -> dict[str, 
     version: str = results["train"]
     metrics: dict[str, Any] = results["evaluate"]
     decision: Decision = results["promote"]
+    store = ModelStore(paths.models)
+    timings = steps.RECORD.as_dict()
+    timings["pipeline"] = {
+        "wall_s": round(time.time() - started, 2),
+        "cpu_s": round(sum(timings[name]["cpu_s"] for name, _ in stages), 2),
+    }
+    manifest = json.loads((store.path(version) / "manifest.json").read_text())
+    manifest["timings"] = timings
+    write_manifest(store.path(version), manifest)
     summary: dict[str, Any] = {
         "corpus": results["fetch"],
         "version": version,
         "metrics": metrics,
         "decision": decision.as_dict(),
+        "timings": timings,
     }
-    store = ModelStore(paths.models)
     if track:
         from hatbot.pipeline.artifact import git_commit
         from hatbot.pipeline.track import track_run
 
-        manifest = json.loads((store.path(version) / "manifest.json").read_text())
         tags = {
             "version": version,
             "git_commit": git_commit() or "unknown",
@@ -185,11 +205,62 @@ def run_pipeline(paths: Paths, params: Params, track: bool = True) -> dict[str, 
         summary["run_id"] = track_run(
             paths.tracking,
             params.model_dump(mode="json"),
-            metrics,
+            {**metrics, "seconds": timings},
             tags,
             store.path(version),
             run_name=version,
             data=manifest["data"],
+            started=started,
+            promoted=decision.promoted,
         )
     apply_decision(store, decision)
     return summary
+
+
+# The quick first model of `hatbot serve --bootstrap`: hatbot's own space only, fewer epochs
+# on both cores, no explanation table (explained live, a few ms each: one simulated guesser),
+# evaluated against a panel trained for one epoch. It goes through the same store, manifest
+# and promotion rules; the full model replaces it by the usual criterion (docs/PIPELINE.md).
+QUICK_TRAIN = {"epoch": 3, "threads": 2, "opponents": False, "explanation_table": False}
+# The quick panel's fastText arguments, over the run's own (fewer buckets, unless it has fewer).
+QUICK_PANEL = {"bucket": 200_000, "epoch": 1}
+
+
+def quick_params(params: Params) -> Params:
+    """`params` with the quick model's changes (QUICK_TRAIN, QUICK_PANEL)."""
+    given = params.evaluate.panel_args
+    panel = {**QUICK_PANEL, **given, "epoch": QUICK_PANEL["epoch"]}
+    panel["bucket"] = min(int(given.get("bucket", QUICK_PANEL["bucket"])), QUICK_PANEL["bucket"])
+    return params.model_copy(
+        update={
+            "train": params.train.model_copy(update=QUICK_TRAIN),
+            "evaluate": params.evaluate.model_copy(update={"panel_args": panel}),
+        }
+    )
+
+
+def is_quick(manifest: dict[str, Any]) -> bool:
+    """Whether a model was made by `quick_params` (it has no opponent proxies)."""
+    return manifest.get("params", {}).get("train", {}).get("opponents") is False
+
+
+def first_run(paths: Paths, params: Params, track: bool = True) -> list[dict[str, Any]]:
+    """Prepare a store for serving: a quick model first when it has no production model,
+    then the full pipeline (unless production is already a full model). The progress goes
+    to the store's progress file (`hatbot.progress`) for the service waiting on it."""
+    store = ModelStore(paths.models)
+    summaries = []
+    production = store.read("production")
+    if production is not None and not is_quick(WordIndex(store.path(production)).manifest):
+        return []
+    try:
+        if production is None:
+            steps.reset(paths.models, model="quick")
+            summaries.append(run_pipeline(paths, quick_params(params), track))
+        steps.reset(paths.models, model="full")
+        summaries.append(run_pipeline(paths, params, track))
+    except BaseException as exc:
+        steps.progress(status="failed", message=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    steps.progress(status="done", stage="", step="")
+    return summaries

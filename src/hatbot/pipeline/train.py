@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from hatbot.pipeline import steps
 from hatbot.pipeline.params import TrainParams
 
 # fastText's own defaults: what a team gets from `fasttext.train_unsupervised(path)`.
@@ -54,6 +55,8 @@ class Job:
     queries: Sequence[str] = field(default_factory=tuple)
     # Also keep the `.bin` (baseline players need fastText itself); large with subwords.
     keep_bin: bool = False
+    # The step name its time is recorded under (`train.fasttext.own`); empty: not recorded.
+    name: str = ""
 
 
 def fasttext_args(params: TrainParams) -> dict[str, Any]:
@@ -112,6 +115,7 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 2, poll: float = 0.2) -> None:
     `TrainingError` says which training failed and why. So does an interrupt.
     """
     pending = list(jobs)
+    total, finished = len(pending), 0
     running: list[tuple[Job, subprocess.Popen[bytes]]] = []
     # On a terminal the bar's clock ticks every second; in a log, a line every 30 s.
     interval = 1.0 if sys.stderr.isatty() else 30.0
@@ -123,6 +127,8 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 2, poll: float = 0.2) -> None:
             while pending and len(running) < parallel:
                 job = pending.pop(0)
                 running.append((job, _start(job)))
+                names = ", ".join(j.name or j.out.name for j, _ in running)
+                steps.progress(step=f"fastText: {names}", done=finished, of=total)
             time.sleep(poll)
             bar.update(0)  # keeps the elapsed time moving during a long training
             for job, process in list(running):
@@ -132,6 +138,11 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 2, poll: float = 0.2) -> None:
                 running.remove((job, process))
                 if code != 0 or not (job.out / "done.json").exists():
                     raise _failure(job, code)
+                if job.name:
+                    report = json.loads((job.out / "done.json").read_text())
+                    steps.add(job.name, report.get("wall_s", 0.0), report.get("cpu_s", 0.0))
+                finished += 1
+                steps.progress(done=finished, of=total)
                 bar.update(1)
     finally:
         for _, other in running:
