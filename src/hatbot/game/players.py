@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -271,6 +272,8 @@ def train_baseline_models(
     seed: int,
     args: Mapping[str, Any] | None = None,
     parallel: int = 2,
+    stop: threading.Event | None = None,
+    report: bool = True,
 ) -> dict[str, Path]:
     """Train (or reuse) the two baseline models; returns {name: path of model.bin}.
 
@@ -306,7 +309,7 @@ def train_baseline_models(
         jobs.append(Job(corpus=shuffled, args=dict(fasttext_args), out=folder, keep_bin=True))
         keys[folder] = key
     try:
-        run_jobs(jobs, parallel=parallel)
+        run_jobs(jobs, parallel=parallel, stop=stop, report=report)
     finally:
         for job in jobs:
             job.corpus.unlink(missing_ok=True)

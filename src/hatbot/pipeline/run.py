@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,16 +44,19 @@ def fetch(paths: Paths, params: Params) -> dict[str, str]:
     return DataStore(paths.data).fetch(params.data.source, params.data.sha256)
 
 
-def train(paths: Paths, params: Params) -> str:
+def train(paths: Paths, params: Params, on_corpora: Callable[[], None] | None = None) -> str:
     """Stage 2: preprocess, train, export; the new version becomes `staging`.
 
     Everything is written in a scratch folder inside the model store and moved
-    into place by one rename; on any failure the store is as it was.
+    into place by one rename; on any failure the store is as it was. `on_corpora` is
+    called once the corpora are prepared (the pipeline starts the panel then).
     """
     data = DataStore(paths.data)
     with steps.timed("train.preprocess"):
         steps.progress(step="preprocess the corpus")
         corpora = prepare(data, params.preprocess)
+    if on_corpora is not None:
+        on_corpora()
     store = ModelStore(paths.models)
     with store.scratch() as scratch:
         built = build(corpora, params, data.snapshot(), scratch, _lexicon())
@@ -74,20 +78,66 @@ def evaluation_key(params: Params, corpora: Corpora, snapshot_id: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _panel(paths: Paths, params: Params, corpora: Corpora) -> Any:
+def _panel_models(
+    params: Params, corpora: Corpora, stop: threading.Event | None = None, background: bool = False
+) -> dict[str, Path]:
     from hatbot.game.players import train_baseline_models
-    from hatbot.pipeline.evaluate import Panel
 
     folder = corpora.clean.parent / f"panel-seed{params.evaluate.seed}"
-    steps.progress(step="the baseline panel's models")
-    models = train_baseline_models(
+    if not background:
+        steps.progress(step="the baseline panel's models")
+    return train_baseline_models(
         corpora.clean,
         corpora.raw,
         folder,
         params.evaluate.seed,
         params.evaluate.panel_args or None,
+        parallel=1 if background else 2,
+        stop=stop,
+        report=not background,
     )
-    return Panel(models)
+
+
+def _panel(paths: Paths, params: Params, corpora: Corpora) -> Any:
+    from hatbot.pipeline.evaluate import Panel
+
+    return Panel(_panel_models(params, corpora))
+
+
+class PanelInBackground:
+    """The evaluation panel's models trained in a thread, one at a time, while the train
+    stage runs: fastText workers then keep both cores busy where the train stage leaves one
+    idle (its last model, the single-threaded export steps). The evaluate stage waits for
+    it and finds the models trained; a failure here only means evaluate trains them itself.
+    """
+
+    def __init__(self, params: Params, paths: Paths) -> None:
+        self.params, self.paths = params, paths
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="panel", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            corpora = prepare(DataStore(self.paths.data), self.params.preprocess)
+            with steps.timed("train.panel_in_background"):
+                _panel_models(self.params, corpora, self.stop, background=True)
+        except Exception as exc:  # evaluate trains the panel itself and reports any error
+            if not self.stop.is_set():
+                log.warning("training the panel in the background failed: %s", exc)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def then(self, stage: Callable[..., Any], *args: Any) -> Any:
+        """Wait for the panel (if started), then run `stage`."""
+        if self.thread.is_alive():
+            self.thread.join()
+        return stage(*args)
+
+    def cancel(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
 
 
 def evaluate(paths: Paths, params: Params, version: str | None = None) -> dict[str, Any]:
@@ -162,15 +212,19 @@ def run_pipeline(paths: Paths, params: Params, track: bool = True) -> dict[str, 
     """
     steps.RECORD.times.clear()
     started = time.time()
+    panel = PanelInBackground(params, paths)
     stages: list[tuple[str, Callable[[], Any]]] = []
     results: dict[str, Any] = {}
     stages.append(("fetch", lambda: fetch(paths, params)))
-    stages.append(("train", lambda: train(paths, params)))
-    stages.append(("evaluate", lambda: evaluate(paths, params, results["train"])))
+    stages.append(("train", lambda: train(paths, params, on_corpora=panel.start)))
+    stages.append(("evaluate", lambda: panel.then(evaluate, paths, params, results["train"])))
     stages.append(("promote", lambda: promote_staging(paths, params, apply=False)))
-    for number, (name, stage) in enumerate(stages, start=1):
-        with _stage(name, number, len(stages)):
-            results[name] = stage()
+    try:
+        for number, (name, stage) in enumerate(stages, start=1):
+            with _stage(name, number, len(stages)):
+                results[name] = stage()
+    finally:
+        panel.cancel()
     version: str = results["train"]
     metrics: dict[str, Any] = results["evaluate"]
     decision: Decision = results["promote"]

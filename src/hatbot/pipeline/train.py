@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -108,11 +109,19 @@ def _failure(job: Job, code: int) -> TrainingError:
     return TrainingError(f"fastText training {job.out.name} failed (exit {code}): {detail}")
 
 
-def run_jobs(jobs: Sequence[Job], parallel: int = 2, poll: float = 0.2) -> None:
+def run_jobs(
+    jobs: Sequence[Job],
+    parallel: int = 2,
+    poll: float = 0.2,
+    stop: threading.Event | None = None,
+    report: bool = True,
+) -> None:
     """Train every job, each in a fresh interpreter, `parallel` at a time.
 
     The first failure stops everything: the other workers are killed and a
-    `TrainingError` says which training failed and why. So does an interrupt.
+    `TrainingError` says which training failed and why. So does an interrupt, and
+    `stop` being set (from another thread). With `report`, the run's progress shows
+    the jobs (`hatbot.pipeline.steps`).
     """
     pending = list(jobs)
     total, finished = len(pending), 0
@@ -128,8 +137,11 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 2, poll: float = 0.2) -> None:
                 job = pending.pop(0)
                 running.append((job, _start(job)))
                 names = ", ".join(j.name or j.out.name for j, _ in running)
-                steps.progress(step=f"fastText: {names}", done=finished, of=total)
+                if report:
+                    steps.progress(step=f"fastText: {names}", done=finished, of=total)
             time.sleep(poll)
+            if stop is not None and stop.is_set():
+                raise TrainingError("fastText training stopped: the pipeline ended")
             bar.update(0)  # keeps the elapsed time moving during a long training
             for job, process in list(running):
                 code = process.poll()
@@ -139,10 +151,11 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 2, poll: float = 0.2) -> None:
                 if code != 0 or not (job.out / "done.json").exists():
                     raise _failure(job, code)
                 if job.name:
-                    report = json.loads((job.out / "done.json").read_text())
-                    steps.add(job.name, report.get("wall_s", 0.0), report.get("cpu_s", 0.0))
+                    done = json.loads((job.out / "done.json").read_text())
+                    steps.add(job.name, done.get("wall_s", 0.0), done.get("cpu_s", 0.0))
                 finished += 1
-                steps.progress(done=finished, of=total)
+                if report:
+                    steps.progress(done=finished, of=total)
                 bar.update(1)
     finally:
         for _, other in running:
