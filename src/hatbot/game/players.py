@@ -306,7 +306,15 @@ def train_baseline_models(
         folder.mkdir(parents=True)
         shuffled = out / f"{name}.shuffled.txt"
         shuffle_lines(sources[name], shuffled, seed)
-        jobs.append(Job(corpus=shuffled, args=dict(fasttext_args), out=folder, keep_bin=True))
+        jobs.append(
+            Job(
+                corpus=shuffled,
+                args=dict(fasttext_args),
+                out=folder,
+                keep_bin=True,
+                name=f"evaluate.panel.fasttext.{name}",
+            )
+        )
         keys[folder] = key
     try:
         run_jobs(jobs, parallel=parallel, stop=stop, report=report)

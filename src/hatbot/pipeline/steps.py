@@ -6,7 +6,9 @@ steps add to it with `timed(...)` and `progress(...)`, `run_pipeline` writes it 
 the model's manifest and MLflow, and `docs/PIPELINE.md` keeps a table of it.
 
 CPU time is the process's own plus that of its children once they have exited (the
-fastText and explanation workers), so a step that waits for workers counts their CPU.
+fastText and explanation workers), so a step that waits for workers counts their CPU; a
+step that overlaps another (the panel trained in the background during the train stage)
+counts the other's too. Each fastText model's own time comes from its worker.
 """
 
 from __future__ import annotations

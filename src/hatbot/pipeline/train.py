@@ -129,7 +129,11 @@ def run_jobs(
     # On a terminal the bar's clock ticks every second; in a log, a line every 30 s.
     interval = 1.0 if sys.stderr.isatty() else 30.0
     bar = tqdm(
-        total=len(pending), desc="train", unit="model", disable=not pending, mininterval=interval
+        total=len(pending),
+        desc="train" if report else "train (background)",
+        unit="model",
+        disable=not pending,
+        mininterval=interval,
     )
     try:
         while pending or running:
