@@ -81,7 +81,7 @@ def evaluation_key(params: Params, corpora: Corpora, snapshot_id: str) -> str:
 def _panel_models(
     params: Params, corpora: Corpora, stop: threading.Event | None = None, background: bool = False
 ) -> dict[str, Path]:
-    from hatbot.game.players import train_baseline_models
+    from hatbot.pipeline.panel import train_baseline_models
 
     folder = corpora.clean.parent / f"panel-seed{params.evaluate.seed}"
     if not background:
