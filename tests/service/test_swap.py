@@ -26,10 +26,10 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from hatbot.app import ModelManager
 from hatbot.config import Settings
 from hatbot.index import WordIndex
 from hatbot.metrics import Metrics
+from hatbot.serving import ModelManager
 
 pytestmark = pytest.mark.anyio
 WORD = re.compile(r"[a-z]+")
