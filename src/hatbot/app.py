@@ -22,6 +22,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -157,6 +158,9 @@ def create_app(
 ) -> FastAPI:
     """Build the service; nothing is loaded until the lifespan starts."""
     settings = settings or Settings()
+    # No `*_created` series (one per counter, summary and histogram child): no dashboard or
+    # alert reads them, and they were a sixth of the exposition.
+    disable_created_metrics()
     registry = registry or CollectorRegistry()
     ProcessCollector(registry=registry)
     metrics = Metrics.create(registry)

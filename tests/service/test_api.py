@@ -535,6 +535,28 @@ async def test_metrics_expose_hatbot_metrics_without_user_words(
     assert found[("http_requests_total", explained)] >= 1
 
 
+async def test_metrics_stay_bounded_whatever_is_asked(client: httpx.AsyncClient) -> None:
+    """Any method on any path: the in-progress gauge keeps the four answering routes, a
+    method outside HTTP's own is `other`, and no `_created` series is exported."""
+    methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "QUERY", "FOO"]
+    paths = ["/", "/explain", "/guess", "/v1/explain", "/v1/guess", "/v1/model", "/healthz"]
+    for method in methods:
+        for path in [*paths, "/readyz", "/docs", "/nowhere"]:
+            await client.request(method, path)
+    text = (await client.get("/metrics")).text
+    found = samples(text)
+    in_progress = {labels for name, labels in found if name == "http_requests_inprogress"}
+    assert in_progress == {
+        (("handler", "/explain"), ("method", "GET")),
+        (("handler", "/guess"), ("method", "GET")),
+        (("handler", "/v1/explain"), ("method", "POST")),
+        (("handler", "/v1/guess"), ("method", "POST")),
+    }
+    seen = {dict(labels)["method"] for name, labels in found if name == "http_requests_total"}
+    assert seen == {*methods[:8], "other"}
+    assert not [name for name, _ in found if name.endswith("_created")]
+
+
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """A Prometheus exposition as {(name, sorted labels): value}."""
     return {
