@@ -166,6 +166,7 @@ def serve(
                 loop=EVENT_LOOP,
                 log_level=settings.log_level,
                 access_log=False,
+                **settings.server_options(),
             )
         else:
             _serve_workers(settings)
@@ -239,7 +240,13 @@ def _serve_workers(settings: Any) -> None:
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     # The workers read their settings from the environment; pass on what the command set.
-    for name in ("model_store", "model_pointer", "log_level"):
+    for name in (
+        "model_store",
+        "model_pointer",
+        "log_level",
+        "request_timeout",
+        "max_header_bytes",
+    ):
         os.environ[f"HATBOT_{name.upper()}"] = str(getattr(settings, name))
     try:
         uvicorn.run(
@@ -251,6 +258,7 @@ def _serve_workers(settings: Any) -> None:
             log_level=settings.log_level,
             log_config=_log_config(settings.log_level),
             access_log=False,
+            **settings.server_options(),
         )
     finally:
         if not given:
