@@ -245,7 +245,8 @@ def test_burn_pages_the_webhook(
         lost = query(prometheus, "job_namespace:hatbot_turns_lost:ratio_rate5m")
         slow = query(
             prometheus,
-            'sum(rate(http_request_duration_seconds_count{job="hatbot", handler=~"/explain|/guess"}[15s]))'
+            'sum(rate(http_request_duration_seconds_count{job="hatbot",'
+            ' handler=~"/explain|/guess"}[15s]))'
             ' - sum(rate(http_request_duration_seconds_bucket{job="hatbot",'
             ' handler=~"/explain|/guess", le="1.0"}[15s]))',
         )
