@@ -29,10 +29,15 @@ def test_check_config_passes(promtool: str, repo: Path) -> None:
     assert "1 rule files found" in result.stdout + result.stderr
 
 
-def test_check_rules_passes(promtool: str, repo: Path, alert_rules: list[dict[str, Any]]) -> None:
+def test_check_rules_passes(
+    promtool: str, repo: Path, alert_rules: list[dict[str, Any]], load_yaml: Callable[[Path], Any]
+) -> None:
     result = run_promtool(promtool, repo, "check", "rules", "prometheus/alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{len(alert_rules)} rules found" in result.stdout + result.stderr
+    groups = load_yaml(repo / "prometheus" / "alerts.yml")["groups"]
+    records = [rule for group in groups for rule in group["rules"] if "record" in rule]
+    assert len(records) == 5, "one lost-turn ratio per SLO window"
+    assert f"{len(alert_rules) + len(records)} rules found" in result.stdout + result.stderr
 
 
 TEST_FILES = ("prometheus/alerts_test.yml", "prometheus/alerts_days_test.yml")
