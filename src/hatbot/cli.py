@@ -488,7 +488,7 @@ def tournament(
 
 @app.command()
 def smoke(
-    url: Annotated[str, typer.Argument(help="Base URL of a running bot.")],
+    url: Annotated[str, typer.Argument(metavar="URL", help="Base URL of a running bot.")],
     expect_version: Annotated[
         str | None, typer.Option(help="Fail unless /v1/model reports this version.")
     ] = None,
