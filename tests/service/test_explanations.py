@@ -253,78 +253,6 @@ def set_manifest(folder: Path, key: str, value: object) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
-def set_format(folder: Path, value: object) -> None:
-    set_manifest(folder, "format", value)
-
-
-SPACE_FACTS = [
-    f"{space}{name}"
-    for space in ("", "proxy-clean_naive/", "proxy-starter_kit/")
-    for name in ("neighbours.npy", "density.npy")
-]
-
-
-def drop_files(folder: Path, names: list[str]) -> None:
-    manifest = json.loads((folder / "manifest.json").read_text())
-    for name in names:
-        (folder / name).unlink()
-        del manifest["files"][name]
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-
-
-def without_twins(index: WordIndex) -> Strategy:
-    """The strategy of an artifact older than its twins (format 3 and before)."""
-    return Strategy(index, StrategyParams(**{**index.manifest["strategy"], "explain_twins": False}))
-
-
-def drop_twins(folder: Path) -> None:
-    unchecked(folder)
-    for proxy in folder.glob("proxy-*"):
-        shutil.rmtree(proxy / "twins")
-
-
-def test_an_artifact_of_format_2_gets_its_neighbours_at_load(
-    artifact: Path, tiny_index: WordIndex
-) -> None:
-    """Nearest neighbours and densities (format 3) are computed for an older artifact:
-    the same strategy as with the stored ones."""
-    strategy = without_twins(tiny_index)
-    set_format(artifact, 2)
-    drop_files(artifact, SPACE_FACTS)
-    drop_twins(artifact)
-    index = WordIndex(artifact)
-    assert all(p.twins == () for p in index.proxies)
-    np.testing.assert_allclose(index.density, strategy.index.density, atol=1e-6)
-    old = Strategy(index)
-    words = [index.words[int(i)] for i in np.flatnonzero(index.eligible)[:20]]
-    assert [old.explain(w, 5) for w in words] == [strategy.explain(w, 5) for w in words]
-    assert old.guess(words[:3], 5) == strategy.guess(words[:3], 5)
-
-
-def test_an_artifact_of_format_4_is_served_with_its_one_twin(
-    artifact: Path, tiny_index: WordIndex
-) -> None:
-    """Format 4 kept one twin per proxy in `twin/`: it loads, and the explainer simulates each
-    recipe in its proxy and that twin, as `max_twins=1` does with today's artifact."""
-    first, *others = json.loads((artifact / "manifest.json").read_text())["twin_seeds"]
-    for proxy in artifact.glob("proxy-*"):
-        (proxy / "twins" / str(first)).rename(proxy / "twin")
-        shutil.rmtree(proxy / "twins")
-    unchecked(artifact)
-    set_format(artifact, 4)
-    index = WordIndex(artifact)
-    assert [len(p.twins) for p in index.proxies] == [1, 1]
-    assert all(Path(p.twins[0].vectors.filename).parent.name == "twin" for p in index.proxies)
-    assert len(Strategy(index).explain_spaces) == 5
-    one_twin = Strategy(
-        tiny_index, StrategyParams(**{**tiny_index.manifest["strategy"], "max_twins": 1})
-    )
-    words = [index.words[int(i)] for i in np.flatnonzero(index.eligible)[:20]]
-    model = load_model(artifact)
-    assert [model.strategy.explain(w, 5) for w in words] == [one_twin.explain(w, 5) for w in words]
-    assert others, "the current format has more than one twin per proxy"
-
-
 def test_a_model_made_before_soft_share_explains_as_it_was_made(
     artifact: Path, tiny_index: WordIndex
 ) -> None:
@@ -339,23 +267,3 @@ def test_a_model_made_before_soft_share_explains_as_it_was_made(
     words = [tiny_index.words[int(i)] for i in np.flatnonzero(tiny_index.eligible)[:40]]
     assert [old.explain(w, 5) for w in words] == [made_so.explain(w, 5) for w in words]
     assert [old.explain(w, 5) for w in words] != [Strategy(tiny_index).explain(w, 5) for w in words]
-
-
-def test_an_artifact_of_format_1_is_explained_live(artifact: Path, tiny_index: WordIndex) -> None:
-    """Models exported before the table keep serving (and can be re-evaluated)."""
-    strategy = without_twins(tiny_index)
-    set_format(artifact, 1)
-    drop_files(artifact, ["explanations.npy", "explained.npy", *SPACE_FACTS])
-    drop_twins(artifact)
-    model = load_model(artifact)
-    assert model.index.explanations is None and not model.precomputed
-    word = model.index.words[int(np.flatnonzero(model.index.eligible)[0])]
-    metrics = Metrics.create(CollectorRegistry())
-    assert explain_words(model, word, 5, metrics) == strategy.explain(word, 5)
-
-
-@pytest.mark.parametrize("value", [0, 6, "2", None])
-def test_an_artifact_of_an_unknown_format_is_refused(artifact: Path, value: object) -> None:
-    set_format(artifact, value)
-    with pytest.raises(ArtifactError, match="format"):
-        WordIndex(artifact)
