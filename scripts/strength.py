@@ -27,7 +27,6 @@ from hatbot.game.players import (
     Player,
     StarterKitPlayer,
     StrategyPlayer,
-    train_baseline_models,
 )
 from hatbot.game.report import format_leaderboard
 from hatbot.game.rules import Criteria, clean, is_guessed
@@ -35,6 +34,7 @@ from hatbot.game.tournament import GameConfig, play_tournament
 from hatbot.index import WordIndex
 from hatbot.pipeline.corpus import DataStore, prepare
 from hatbot.pipeline.evaluate import heldout_hat
+from hatbot.pipeline.panel import train_baseline_models
 from hatbot.pipeline.params import Params
 from hatbot.store import ModelStore
 from hatbot.strategy import Strategy, StrategyParams

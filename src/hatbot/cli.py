@@ -128,9 +128,16 @@ def serve(
     ] = False,
     source: SourceOpt = None,
     params_file: ParamsOpt = None,
+    set_: SetOpt = None,
     data_dir: DataOpt = Path("data"),
+    tracking_dir: TrackingOpt = Path("mlruns"),
 ) -> None:
-    """Serve the bot over HTTP: one uvicorn process, or --workers processes on one port."""
+    """Serve the bot over HTTP: one uvicorn process, or --workers processes on one port.
+
+    With --bootstrap and no model to serve, the port answers at once (/readyz says what is
+    being prepared) while a separate process trains a quick model, then the full one; the
+    service swaps each in when it is promoted.
+    """
     # One BLAS thread per process: each query is a small matrix product, and BLAS threads
     # fight the event loop for the cores (measured 3.3x the throughput at 64 connections,
     # variant "blas-1" in benchmarks/results/contended-2026-11-26-0824.json). Set before NumPy
@@ -140,33 +147,67 @@ def serve(
     import uvicorn
 
     from hatbot.config import Settings
-    from hatbot.store import ModelStore
 
     given = {"host": host, "port": port, "workers": workers}
     overrides = {k: v for k, v in given.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     _setup_logging(settings.log_level)
-    if bootstrap and ModelStore(settings.model_store).read(settings.model_pointer) is None:
-        typer.echo(f"no {settings.model_pointer} model in {settings.model_store}: training one")
-        pipeline(
-            source=source,
-            params_file=params_file,
-            data_dir=data_dir,
-            models_dir=settings.model_store,
-        )
-    if settings.workers == 1:
-        from hatbot.app import create_app
+    trainer = None
+    if bootstrap:
+        trainer = _bootstrap(settings, source, params_file, set_, data_dir, tracking_dir)
+    try:
+        if settings.workers == 1:
+            from hatbot.app import create_app
 
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            loop=EVENT_LOOP,
-            log_level=settings.log_level,
-            access_log=False,
-        )
-        return
-    _serve_workers(settings)
+            uvicorn.run(
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                loop=EVENT_LOOP,
+                log_level=settings.log_level,
+                access_log=False,
+                **settings.server_options(),
+            )
+        else:
+            _serve_workers(settings)
+    finally:
+        if trainer is not None and trainer.poll() is None:
+            trainer.terminate()
+            trainer.wait()
+
+
+def _bootstrap(
+    settings: Any,
+    source: str | None,
+    params_file: Path | None,
+    overrides: list[str] | None,
+    data_dir: Path,
+    tracking_dir: Path,
+) -> Any:
+    """Start `hatbot pipeline --quick-first` in its own process when the store has no model
+    to serve, or only a quick one; None when there is nothing to train. Training never runs
+    in the serving process, which stays as lean as a plain `hatbot serve`."""
+    import subprocess
+
+    from hatbot.pipeline.run import is_quick
+    from hatbot.store import ModelStore
+
+    store = ModelStore(settings.model_store)
+    folder = store.resolve(settings.model_pointer)
+    manifest = json.loads((folder / "manifest.json").read_text()) if folder is not None else None
+    if manifest is not None and not is_quick(manifest):
+        return None
+    typer.echo(f"no full {settings.model_pointer} model in {settings.model_store}: training one")
+    command = [sys.executable, "-m", "hatbot.cli", "pipeline", "--quick-first"]
+    command += ["--data-dir", str(data_dir), "--models-dir", str(settings.model_store)]
+    command += ["--tracking-dir", str(tracking_dir), "--parent", str(os.getpid())]
+    if source:
+        command += ["--source", source]
+    if params_file is not None:
+        command += ["--params", str(params_file)]
+    for item in overrides or []:
+        command += ["--set", item]
+    return subprocess.Popen(command)
 
 
 # One process runs Python's own asyncio loop, not uvloop: with 64 connections each keeping
@@ -199,7 +240,13 @@ def _serve_workers(settings: Any) -> None:
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     # The workers read their settings from the environment; pass on what the command set.
-    for name in ("model_store", "model_pointer", "log_level"):
+    for name in (
+        "model_store",
+        "model_pointer",
+        "log_level",
+        "request_timeout",
+        "max_header_bytes",
+    ):
         os.environ[f"HATBOT_{name.upper()}"] = str(getattr(settings, name))
     try:
         uvicorn.run(
@@ -211,6 +258,7 @@ def _serve_workers(settings: Any) -> None:
             log_level=settings.log_level,
             log_config=_log_config(settings.log_level),
             access_log=False,
+            **settings.server_options(),
         )
     finally:
         if not given:
@@ -324,17 +372,37 @@ def pipeline(
     models_dir: ModelsOpt = Path("models"),
     tracking_dir: TrackingOpt = Path("mlruns"),
     track: Annotated[bool, typer.Option(help="Record the run in MLflow.")] = True,
+    quick_first: Annotated[
+        bool,
+        typer.Option(
+            help="Prepare a store for serving: with no production model, a quick model "
+            "first (minutes), then the full one; progress in the store's .progress.json."
+        ),
+    ] = False,
+    parent: Annotated[
+        int | None, typer.Option(hidden=True, help="Stop when this process ends.")
+    ] = None,
 ) -> None:
     """Fetch, train, evaluate and promote in one go, recorded in MLflow."""
-    from hatbot.pipeline.run import run_pipeline
+    from hatbot.pipeline.run import first_run, run_pipeline
 
     _setup_logging()
+    if parent is not None:
+        from hatbot.pipeline.fasttext_worker import _die_with
+
+        if not _die_with(parent):
+            _fail("the process that started this run has ended")
     params = _params(params_file, set_, source)
-    summary = _guarded(run_pipeline, _paths(data_dir, models_dir, tracking_dir), params, track)
-    typer.echo(json.dumps(summary["decision"], indent=2))
-    typer.echo(
-        f"model {summary['version']}: score_vs_panel {summary['metrics']['score_vs_panel']:.4f}"
-    )
+    paths = _paths(data_dir, models_dir, tracking_dir)
+    if quick_first:
+        summaries = _guarded(first_run, paths, params, track)
+    else:
+        summaries = [_guarded(run_pipeline, paths, params, track)]
+    for summary in summaries:
+        typer.echo(json.dumps(summary["decision"], indent=2))
+        score = summary["metrics"]["score_vs_panel"]
+        wall = summary["timings"]["pipeline"]["wall_s"]
+        typer.echo(f"model {summary['version']}: score_vs_panel {score:.4f}, {wall:.0f} s")
 
 
 @app.command()

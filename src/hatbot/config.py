@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,3 +42,33 @@ class Settings(BaseSettings):
     max_played_hints: int = Field(default=10, ge=1, le=100)
     # How often the service checks whether the pointer moved (seconds); 0 disables reloads.
     reload_interval: float = Field(default=5.0, ge=0)
+
+    # Connections (uvicorn): a request's line, headers and body must arrive within
+    # `request_timeout` seconds of its first byte (or of the connection, for the first one),
+    # and its line and headers must stay under `max_header_bytes`; an idle kept-alive
+    # connection closes after `keep_alive_timeout` seconds; past `max_connections` open
+    # connections or requests, new requests get a 503. The host sends a ~200-byte GET and
+    # waits 1 s; a slow or huge request is an attack or a bug.
+    request_timeout: float = Field(default=10.0, gt=0, le=3600)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    keep_alive_timeout: int = Field(default=5, ge=1, le=3600)
+    max_connections: int = Field(default=1000, ge=1, le=100_000)
+    # Seconds a stopping server waits for requests in flight before closing them.
+    shutdown_timeout: int = Field(default=10, ge=0, le=3600)
+
+    def server_options(self) -> dict[str, Any]:
+        """Keyword arguments for `uvicorn.run` (or `uvicorn.Config`) bounding connections.
+
+        The HTTP protocol is uvicorn's httptools one with the request deadline and header
+        limit it lacks (`hatbot.server`); it reads `request_timeout` and `max_header_bytes`
+        from the environment (`HATBOT_REQUEST_TIMEOUT`, `HATBOT_MAX_HEADER_BYTES`) in each
+        worker process, as the app reads its settings.
+        """
+        return {
+            "http": "hatbot.server:BoundedHttpToolsProtocol",
+            "timeout_keep_alive": self.keep_alive_timeout,
+            "limit_concurrency": self.max_connections,
+            # Used only if the h11 protocol is chosen instead: its own header limit.
+            "h11_max_incomplete_event_size": self.max_header_bytes,
+            "timeout_graceful_shutdown": self.shutdown_timeout,
+        }

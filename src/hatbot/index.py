@@ -7,8 +7,8 @@ format this module reads, `FORMAT`; an artifact of any other format is refused a
 Required
 
     manifest.json          format, version, twin_seeds, strategy, data checksums, metrics,
-                           file checksums (`twin_seeds`: a list of integers, empty only in
-                           an artifact without proxies)
+                           file checksums (`twin_seeds`: a list of integers, empty for a
+                           model without twins)
     vocab.txt              the vocabulary, most frequent first
     counts.npy             corpus count of each word
     vectors.npy            hatbot's own L2-normalised vectors (float32)
@@ -324,15 +324,20 @@ def verify_checksums(folder: Path, manifest: Mapping[str, Any]) -> None:
             raise ArtifactError(f"{path} is missing or does not match its checksum")
 
 
-def twin_seeds(folder: Path, manifest: Mapping[str, Any], proxies: int) -> list[int]:
+def twin_seeds(folder: Path, manifest: Mapping[str, Any], proxies: list[Path]) -> list[int]:
     """The seeds of every proxy's twins (`twins/<seed>/`): integers (a seed names a folder),
-    at least one when the artifact has proxies, none required without (a quick model)."""
+    exactly the twin folders each proxy holds (none: a model trained with `train.twins`
+    0, or without opponents)."""
     seeds = manifest.get("twin_seeds")
     # `type(...) is int`: a bool is no seed, and a string could name any folder.
     if not isinstance(seeds, list) or not all(type(s) is int for s in seeds):
         raise ArtifactError(f"{folder}: twin_seeds {seeds!r} are not integers")
-    if proxies and not seeds:
-        raise ArtifactError(f"{folder}: {proxies} proxies but no twin_seeds")
+    named = sorted(str(seed) for seed in seeds)
+    for proxy in proxies:
+        twins = proxy / "twins"
+        held = sorted(d.name for d in twins.iterdir()) if twins.is_dir() else []
+        if held != named:
+            raise ArtifactError(f"{proxy} holds twins {held}, the manifest names {named}")
     return seeds
 
 
@@ -368,7 +373,7 @@ class WordIndex:
         self.counts: NDArray[np.int64] = np.load(folder / "counts.npy")
         self.flags: NDArray[np.uint8] = np.load(folder / "flags.npy")
         proxies = sorted(folder.glob("proxy-*"))
-        seeds = twin_seeds(folder, self.manifest, len(proxies))
+        seeds = twin_seeds(folder, self.manifest, proxies)
         self.stacked, spaces = side_by_side([folder, *proxies])
         self.vectors: Vector = spaces[0]
         self.neighbours: NDArray[np.int32] = np.load(folder / "neighbours.npy")

@@ -2,14 +2,21 @@
 
 hatbot's own are prefixed `hatbot_`. The HTTP ones keep the names, labels, types and
 buckets of prometheus-fastapi-instrumentator's defaults (what the dashboard and the
-alerts query), but `hatbot.app.Observe` records them, in the same pass as the access log.
+alerts query), but `hatbot.app.RequestMetricsMiddleware` records them, in the same pass as
+the access log. A model trainer's progress (`hatbot_training_*`) is read from its progress
+file at each scrape (`TrainingProgressCollector`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, Summary
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from hatbot import progress
 
 # Latency buckets from 1 ms to the host's 1 s timeout and beyond (per route).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5)
@@ -28,6 +35,9 @@ class Metrics:
     model_loaded: Gauge
     model_loads: Counter
     model_load_failures: Counter
+    model_trained: Gauge
+    model_pointer_mismatch: Gauge
+    model_refused: Gauge
     unknown_words: Counter
     short_answers: Counter
     answers: Counter
@@ -58,6 +68,26 @@ class Metrics:
                 "hatbot_model_load_failures",
                 "Model loads refused because the artifact was missing or broken.",
                 registry=registry,
+            ),
+            model_trained=Gauge(
+                "hatbot_model_trained_timestamp_seconds",
+                "When the serving model was trained (Unix time; 0 before a model loads).",
+                registry=registry,
+                multiprocess_mode="min",
+            ),
+            model_pointer_mismatch=Gauge(
+                "hatbot_model_pointer_mismatch",
+                "1 while the store's pointer names a version other than the one serving "
+                "(loading it, or refused), else 0.",
+                registry=registry,
+                multiprocess_mode="max",
+            ),
+            model_refused=Gauge(
+                "hatbot_model_refused",
+                "1 while the version the pointer names was refused (unreadable, or its "
+                "folder is not named by its version) and its folder has not changed since.",
+                registry=registry,
+                multiprocess_mode="max",
             ),
             unknown_words=Counter(
                 "hatbot_unknown_words",
@@ -121,4 +151,38 @@ class Metrics:
                 buckets=LATENCY_BUCKETS,
                 registry=registry,
             ),
+        )
+
+
+class TrainingProgressCollector(Collector):
+    """What the store's trainer is doing, read (by `read`) from its progress file at each scrape:
+    `hatbot_training_progress_ratio` (steps of the stage done / its steps), the stage and
+    status as `hatbot_training_info{stage, status, model}` = 1, and the file's last update
+    (`hatbot_training_updated_timestamp_seconds`). Nothing is exported without a file."""
+
+    def __init__(self, read: Callable[[], progress.Progress | None]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        found = self.read()
+        if found is None:
+            return
+        ratio = found.done / found.of if found.of > 0 else 0.0
+        yield GaugeMetricFamily(
+            "hatbot_training_progress_ratio",
+            "Steps of the trainer's current stage done, as a share of its steps.",
+            value=min(max(ratio, 0.0), 1.0),
+        )
+        info = GaugeMetricFamily(
+            "hatbot_training_info",
+            "The trainer's stage and status (training, done, failed) and the model it makes.",
+            labels=["stage", "status", "model"],
+        )
+        # The values are the trainer's own names; cut so a broken file cannot blow up a label.
+        info.add_metric([found.stage[:64], found.status, found.model[:32]], 1.0)
+        yield info
+        yield GaugeMetricFamily(
+            "hatbot_training_updated_timestamp_seconds",
+            "When the trainer last wrote its progress (Unix time).",
+            value=found.updated,
         )

@@ -7,6 +7,7 @@ not fixed in the schema.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,12 +79,74 @@ class WordsResponse(BaseModel):
     )
 
 
+class WordNote(BaseModel):
+    """How the model read one input word: the host's cleaning, and whether it knows it."""
+
+    given: str = Field(description="The word as it was sent.", examples=["Outer Space"])
+    read_as: str = Field(
+        description="The word as the host reads it: letters only, lowercased.",
+        examples=["outerspace"],
+    )
+    rewritten: bool = Field(
+        description="True when `read_as` differs from `given`.", examples=[True]
+    )
+    known: bool = Field(
+        description="True when the model's vocabulary holds `read_as`.", examples=[False]
+    )
+    closest: str | None = Field(
+        None,
+        description="An explained word the vocabulary lacks: the closest spelling explained "
+        "in its place (null when none is close, or for hints).",
+        examples=["outer"],
+    )
+    played: bool = Field(
+        True,
+        description="For a hint: false when it repeats an earlier one or comes after the "
+        "hints a guess plays.",
+        examples=[True],
+    )
+    note: str = Field(
+        "",
+        description="What happened to the word, in a sentence (empty when it was read as "
+        "sent and is known).",
+        examples=["read as 'outerspace': the host keeps letters only, lowercased"],
+    )
+
+
+class HintNote(BaseModel):
+    """One hint of an explanation and the host modes it survives."""
+
+    word: str = Field(description="The hint.", examples=["orbit"])
+    survives: list[Literal["soft", "hard"]] = Field(
+        description="The host modes whose cleaning keeps this hint as a clue for the word "
+        "(the hard mode also needs a WordNet word with another stem).",
+        examples=[["soft", "hard"]],
+    )
+
+
 class ExplainResponse(WordsResponse):
-    """Hints for the word, the most telling first; none is one the host would delete."""
+    """Hints for the word, the most telling first; none is one the host would delete.
+
+    The hints are chosen for the other bots' models, not for people: each is a word that
+    simulated guessers of the opponents' recipes rank the target high for."""
+
+    input: list[WordNote] = Field(
+        description="How the word was read (one entry).",
+        examples=[[{"given": "space", "read_as": "space", "rewritten": False, "known": True}]],
+    )
+    hints: list[HintNote] = Field(
+        description="Each hint of `words`, in order, with the host modes it survives.",
+        examples=[[{"word": "orbit", "survives": ["soft", "hard"]}]],
+    )
 
 
 class GuessResponse(WordsResponse):
     """Guesses of the hidden word, the likeliest first."""
+
+    input: list[WordNote] = Field(
+        description="How each hint was read, in the order sent.",
+        examples=[[{"given": "NASA", "read_as": "nasa", "rewritten": True, "known": True}]],
+    )
 
 
 class ModelResponse(BaseModel):
@@ -114,17 +177,58 @@ class ModelResponse(BaseModel):
         description="The code version that trained it.",
         examples=[{"git_commit": "8367560", "hatbot": "0.1.0"}],
     )
+    trained_at: datetime = Field(
+        description="When the model was trained (UTC): the manifest's `trained_at`, else the "
+        "newest modification time of the artifact's files.",
+        examples=["2026-12-01T20:14:03Z"],
+    )
+    promotion: dict[str, Any] | None = Field(
+        description="The promotion decision recorded in the manifest (`promotion`, or the "
+        "metrics' `decision`), or null when none is recorded.",
+        examples=[{"promoted": True, "reason": "promoted: no production model yet"}],
+    )
 
 
 class HealthResponse(BaseModel):
     """Liveness or readiness."""
 
-    status: Literal["ok", "ready", "not ready"] = Field(
-        description="`ok` (alive), `ready` (a model serves) or `not ready` (none loaded yet).",
-        examples=["ready"],
+    status: Literal["ok", "ready"] = Field(
+        description="`ok` (alive) or `ready` (a model serves).", examples=["ready"]
     )
     model_version: str | None = Field(
         None, description="The model serving, once one is loaded.", examples=[VERSION_EXAMPLE]
+    )
+
+
+class ReadinessResponse(BaseModel):
+    """Not ready: no model is loaded yet, and what the store's trainer is preparing."""
+
+    status: Literal["not ready", "training", "failed"] = Field(
+        description="`training` (a trainer is making the first model), `failed` (it stopped "
+        "with an error: `message`) or `not ready` (no trainer says anything, or the model it "
+        "made is not loaded yet).",
+        examples=["training"],
+    )
+    stage: str | None = Field(None, description="The pipeline stage under way.", examples=["train"])
+    step: str | None = Field(None, description="Its current step.", examples=["fastText own"])
+    done: int | None = Field(None, description="Steps of the stage done...", examples=[4])
+    of: int | None = Field(None, description="... of this many (0: not counted).", examples=[9])
+    model: str | None = Field(
+        None,
+        description="Which model the trainer makes: `quick` (the first, minutes) or `full`.",
+        examples=["quick"],
+    )
+    started: float | None = Field(
+        None, description="When the run started (Unix time).", examples=[1764620000.0]
+    )
+    updated: float | None = Field(
+        None, description="When the trainer last wrote (Unix time).", examples=[1764620123.4]
+    )
+    message: str | None = Field(None, description="Why the run failed, when it did.", examples=[""])
+    detail: str | None = Field(
+        None,
+        description="The same in a sentence.",
+        examples=["no model yet: training the first one, stage train 4/9; retry shortly"],
     )
 
 

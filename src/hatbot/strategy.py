@@ -131,8 +131,11 @@ class _Simulated:
         rival_vectors = np.asarray(space[rivals])
         self.option_target = vectors @ space[target]
         self.option_rival = vectors @ rival_vectors.T
-        # A guesser never guesses the hints it was given.
-        self.option_rival[rivals[None, :] == options[:, None]] = -np.inf
+        # A guesser never guesses the hints it was given: an option's own column is -inf.
+        order = np.argsort(options)
+        at = np.minimum(np.searchsorted(options[order], rivals), len(options) - 1)
+        same = options[order][at] == rivals
+        self.option_rival[order[at[same]], np.flatnonzero(same)] = -np.inf
         self.option_gram = vectors @ vectors.T
         self.option_norm2 = np.einsum("ij,ij->i", vectors, vectors)
         self.options = options
@@ -142,35 +145,49 @@ class _Simulated:
         self.sum_rival = np.zeros(len(rivals), dtype=np.float32)
         self.sum_option = np.zeros(len(options), dtype=np.float32)
         self.given = np.zeros(len(rivals), dtype=bool)
+        # The hints' sum with the hints given so far at -inf (no guesser answers them).
+        self.open_rival = self.sum_rival.copy()
 
     def outlooks(
         self, options: NDArray[np.int64], k: int, soft: bool
-    ) -> list[tuple[Vector, Vector, NDArray[np.int64]]]:
+    ) -> list[tuple[Vector, Vector, NDArray[np.bool_]]]:
         """With each option added to the hints: the target's similarity to the query, the
-        k-th best competitor's, and how many competitors beat the target; then, with
-        `soft`, the same under the soft check, where the target's variants count as it."""
+        k-th best competitor's, and whether the target is among the top k (no more than
+        k - 1 competitors beat it); then, with `soft`, the same under the soft check, where
+        the target's variants count as it and are no longer competitors.
+
+        One partial sort per option serves both checks: the k best competitors that are
+        not variants (the soft check's k-th is the least of them), and the hard check's
+        k-th is the k-th best of those and the variants together. "Among the top k" is
+        "the k-th best competitor does not beat the target", with no count of the rest.
+        """
         norm = np.sqrt(self.sum_norm2 + 2.0 * self.sum_option[options] + self.option_norm2[options])
         norm += 1e-12
         own = self.sum_target + self.option_target[options]
-        others = self.option_rival[options] + self.sum_rival
-        others[:, self.given] = -np.inf
-        # The k best competitors' scores, and as many more as there are variants, best first.
-        extra = self.n_variants if soft else 0
-        width = others.shape[1]
-        best = np.partition(others, width - k - extra, axis=1)[:, width - k - extra :]
+        others = self.option_rival[options]
+        others += self.open_rival  # the hints given are -inf: a guesser never guesses them
+        extra = self.n_variants
+        width = others.shape[1] - extra
+        if width < k:  # fewer competitors than guesses: the target is among the top k
+            floor = np.full(len(options), -np.inf, dtype=np.float32)
+            found = np.ones(len(options), dtype=bool)
+            return [(own / norm, floor, found)] * (2 if soft else 1)
+        # The k best competitors that are not variants (the variants are the first ones),
+        # partitioned in place: `others` is this call's own copy.
+        others[:, extra:].partition(width - k, axis=1)
+        best = others[:, extra + width - k :]
         if extra:
-            best = -np.sort(-best, axis=1)
-        kth = best[:, k - 1] if extra else best[:, 0]
-        result = [(own / norm, kth / norm, (others > own[:, None]).sum(axis=1))]
+            variants = others[:, :extra]
+            merged = np.concatenate([best, variants], axis=1)
+            kth = np.partition(merged, extra, axis=1)[:, extra]
+        else:
+            kth = best.min(axis=1)
+        result = [(own / norm, kth / norm, kth <= own)]
         if soft:
             if extra:
-                variants = others[:, :extra]  # the variants are the first competitors
                 own = np.maximum(own, variants.max(axis=1))
-                # The k-th best competitor that is not a variant (no variant beats `own` now).
-                above = (variants[:, None, :] >= best[:, :, None]).sum(axis=2)
-                counted = np.arange(1, k + extra + 1) - above
-                kth = best[np.arange(len(best)), np.argmax(counted >= k, axis=1)]
-            result.append((own / norm, kth / norm, (others > own[:, None]).sum(axis=1)))
+                kth = best.min(axis=1)
+            result.append((own / norm, kth / norm, kth <= own))
         return result
 
     def add(self, option: int) -> None:
@@ -181,6 +198,7 @@ class _Simulated:
         self.sum_rival += np.where(np.isfinite(row), row, 0.0).astype(np.float32)
         self.sum_option += self.option_gram[option]
         self.given |= self.rivals == self.options[option]
+        self.open_rival = np.where(self.given, np.float32(-np.inf), self.sum_rival)
 
     def rank(self) -> int:
         """How many competitors beat the target for the hints given so far."""
@@ -372,9 +390,9 @@ class Strategy:
                 if not any(w != 0 and missing[mode][g] for mode, w in enumerate(weights)):
                     continue
                 outlooks = guesser.outlooks(options, k, soft=weights[1] != 0)
-                for mode, (own, kth, rank) in enumerate(outlooks):
+                for mode, (own, kth, found) in enumerate(outlooks):
                     if missing[mode][g] and weights[mode] != 0:
-                        objective += weights[mode] * ((rank < k) + 0.5 * np.tanh(5.0 * (own - kth)))
+                        objective += weights[mode] * (found + 0.5 * np.tanh(5.0 * (own - kth)))
             best = int(options[int(np.argmax(objective))])
             chosen.append(int(ids[best]))
             open_ &= stems != stems[best]

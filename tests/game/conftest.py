@@ -78,7 +78,7 @@ def baseline_models(
     corpus_slice: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
     """Both baseline models, tiny, trained once per session in spawn workers."""
-    from hatbot.game.players import train_baseline_models
+    from hatbot.pipeline.panel import train_baseline_models
 
     out = tmp_path_factory.mktemp("baselines")
     return train_baseline_models(

@@ -19,8 +19,8 @@ from hatbot.game.players import (
     HttpPlayer,
     StarterKitPlayer,
     StrategyPlayer,
-    train_baseline_models,
 )
+from hatbot.pipeline.panel import train_baseline_models
 
 
 def _bot(behaviour: str, seen: list[str] | None = None) -> FastAPI:
@@ -192,7 +192,7 @@ def test_train_baseline_models_caches_by_corpus_seed_and_args(
 
     trained: list[list[str]] = []
 
-    def fake_run_jobs(jobs: list[train.Job], parallel: int = 2) -> None:
+    def fake_run_jobs(jobs: list[train.Job], parallel: int = 2, **_: Any) -> None:
         trained.append([job.out.name for job in jobs])
         for job in jobs:
             assert job.keep_bin and job.args["thread"] == 1

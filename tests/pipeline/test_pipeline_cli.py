@@ -158,6 +158,37 @@ def test_pipeline_records_the_run_in_mlflow(run_a: tuple[Paths, str]) -> None:
     ).read_bytes()
 
 
+def test_pipeline_records_its_own_time_and_registers_the_model(run_a: tuple[Paths, str]) -> None:
+    """Each stage's and step's wall and CPU time go into the manifest and MLflow; the MLflow
+    run spans the pipeline; the promoted model is a registered version aliased like the store."""
+    from mlflow.tracking import MlflowClient
+
+    paths, output = run_a
+    version = str(ModelStore(paths.models).read("production"))
+    timings = _manifest(paths, version)["timings"]
+    steps = ["fetch", "train", "evaluate", "promote", "pipeline", "train.preprocess"]
+    steps += ["train.fasttext", "train.fasttext.own", "train.fasttext.proxy-starter_kit"]
+    steps += ["train.export.neighbours", "train.export.explanations"]
+    steps += [f"evaluate.panel.{version}", f"evaluate.tournaments.{version}"]
+    steps += ["evaluate.panel.fasttext.starter_kit", "evaluate.panel.fasttext.clean_naive"]
+    for step in steps:
+        assert step in timings, step
+        assert timings[step]["wall_s"] >= 0 and timings[step]["cpu_s"] >= 0, step
+    assert timings["train.fasttext.own"]["cpu_s"] > 0
+    assert timings["pipeline"]["wall_s"] >= timings["train"]["wall_s"] > 0
+    summary = next(line for line in output.splitlines() if line.startswith(f"model {version}"))
+    assert summary.endswith(f"{timings['pipeline']['wall_s']:.0f} s")
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{paths.tracking / 'mlflow.db'}")
+    [run] = client.search_runs([client.get_experiment_by_name("hatbot").experiment_id])
+    assert run.data.metrics["seconds.train.wall_s"] == pytest.approx(timings["train"]["wall_s"])
+    spanned = (run.info.end_time - run.info.start_time) / 1000
+    assert spanned >= timings["pipeline"]["wall_s"] - 1
+    model = client.get_model_version_by_alias("hatbot", "production")
+    assert model.run_id == run.info.run_id and model.tags["version"] == version
+    assert client.get_model_version_by_alias("hatbot", "staging").version == model.version
+
+
 def test_tracking_goes_to_the_server_named_by_the_environment(
     run_a: tuple[Paths, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

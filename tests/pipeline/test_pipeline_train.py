@@ -121,8 +121,10 @@ def test_shuffle_lines_is_a_seeded_permutation(tmp_path: Path) -> None:
 def test_each_recipe_trains_twins_on_its_corpus_shuffled(tiny_paths, tiny_params) -> None:  # type: ignore[no-untyped-def]
     """The twins of a proxy: the same recipe (arguments) on the same documents in other,
     seeded orders; all were trained by the tiny pipeline run."""
-    from hatbot.pipeline.artifact import PROXIES, TWIN_SEEDS, training_jobs, twin_role, vocabulary
+    from hatbot.pipeline.artifact import PROXIES, training_jobs, twin_role, twin_seeds, vocabulary
     from hatbot.pipeline.corpus import DataStore, prepare
+
+    TWIN_SEEDS = twin_seeds(tiny_params)
 
     corpora = prepare(DataStore(tiny_paths.data), tiny_params.preprocess)
     words, _ = vocabulary(corpora.clean, tiny_params.train.min_count)

@@ -27,10 +27,13 @@ What the bot does with each kind of input (the choices these tests pin down):
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import re
 import shutil
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -290,12 +293,25 @@ async def test_explain_v1_answers_words_version_and_criteria(
     response = await client.post("/v1/explain", json={"word": known[0].upper(), "n_words": 7})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"words", "model_version", "criteria"}
+    assert set(body) == {"words", "model_version", "criteria", "input", "hints"}
     assert len(assert_words(body["words"], 7, tiny_index)) == 7
     assert body["model_version"] == tiny_index.version
     assert body["criteria"] == ["soft", "hard"]
     host = await client.get("/explain", params={"word": known[0], "n_words": 7})
     assert host.json() == body["words"]
+    # How the word was read, and the modes each hint survives (the host's own rules).
+    assert body["input"] == [
+        {
+            "given": known[0].upper(),
+            "read_as": known[0],
+            "rewritten": True,
+            "known": True,
+            "closest": None,
+            "played": True,
+            "note": f"read as {known[0]!r}: the host keeps letters only, lowercased",
+        }
+    ]
+    assert body["hints"] == [{"word": w, "survives": ["soft", "hard"]} for w in body["words"]]
 
 
 async def test_guess_v1_answers_words_version_and_criteria(
@@ -308,6 +324,53 @@ async def test_guess_v1_answers_words_version_and_criteria(
     assert body["model_version"] == tiny_index.version
     assert body["criteria"] == ["soft", "hard"]
     host = await client.get("/guess", params={"words": known[5:8], "n_words": 5})
+    assert host.json() == body["words"]
+    assert [(n["given"], n["known"], n["played"], n["note"]) for n in body["input"]] == [
+        (w, True, True, "") for w in known[5:8]
+    ]
+
+
+async def test_explain_v1_says_a_word_was_rewritten_or_unknown(
+    client: httpx.AsyncClient, known: list[str], tiny_index: WordIndex
+) -> None:
+    """`outer space` is read as `outerspace`; an unknown word says what was explained."""
+    spaced = (await client.post("/v1/explain", json={"word": "Outer Space"})).json()
+    (note,) = spaced["input"]
+    assert (note["given"], note["read_as"]) == ("Outer Space", "outerspace")
+    assert note["rewritten"] is True
+    assert "outerspace" not in tiny_index.ids and note["known"] is False
+    assert "read as 'outerspace'" in note["note"] and "unknown to the model" in note["note"]
+    host = await client.get("/explain", params={"word": "Outer Space", "n_words": 5})
+    assert host.json() == spaced["words"]  # the host route still answers a bare list
+
+    nonsense = (await client.post("/v1/explain", json={"word": "qwzxqv"})).json()
+    assert nonsense["input"][0]["known"] is False and nonsense["input"][0]["closest"] is None
+    assert "no spelling is close" in nonsense["input"][0]["note"]
+
+    # A misspelling of a word a hat may hold is explained as a known word.
+    word = next(w for w in known if len(w) >= 6 and w + w[-1] not in tiny_index.ids)
+    typo = word + word[-1]
+    explained = (await client.post("/v1/explain", json={"word": typo})).json()
+    closest = explained["input"][0]["closest"]
+    assert closest in tiny_index.ids, explained["input"]
+    assert f"closest spelling {closest!r}" in explained["input"][0]["note"]
+
+
+async def test_guess_v1_says_which_hints_were_repeats_unknown_or_not_played(
+    client: httpx.AsyncClient, known: list[str], tiny_index: WordIndex
+) -> None:
+    sent = [known[0].upper(), known[0], "qwzxqv", *known[1:12]]
+    body = (await client.post("/v1/guess", json={"words": sent})).json()
+    notes = body["input"]
+    assert [n["given"] for n in notes] == sent
+    assert [n["read_as"] for n in notes] == [known[0], known[0], "qwzxqv", *known[1:12]]
+    assert notes[0]["rewritten"] and not notes[1]["rewritten"]
+    assert notes[1]["played"] is False and "a repeat" in notes[1]["note"]
+    assert notes[2]["known"] is False and "unknown to the model" in notes[2]["note"]
+    # Ten distinct hints are played: the first 11 entries less the repeat; the rest are not.
+    assert [n["played"] for n in notes] == [True, False] + [True] * 9 + [False] * 3
+    assert all("beyond the first 10 distinct hints" in n["note"] for n in notes[11:])
+    host = await client.get("/guess", params={"words": sent, "n_words": 5})
     assert host.json() == body["words"]
 
 
@@ -401,12 +464,26 @@ async def test_model_reports_version_params_data_and_metrics(
     body = response.json()
     manifest = tiny_index.manifest
     assert body["version"] == tiny_index.version
-    assert body["params"] == manifest["params"]
-    assert body["data"] == manifest["data"]
-    assert body["data"]["corpus"]["sha256"]
+    # The corpus's location on the machine that built the model is cut to its name.
+    source = manifest["params"]["data"]["source"]
+    assert source.startswith("/") and source in json.dumps(manifest)
+    assert source not in json.dumps(body)
+    expected_params = copy.deepcopy(manifest["params"])
+    expected_params["data"]["source"] = Path(source).name
+    assert body["params"] == expected_params
+    expected_data = copy.deepcopy(manifest["data"])
+    expected_data["corpus"]["source"] = Path(manifest["data"]["corpus"]["source"]).name
+    expected_data["corpus"]["file"] = Path(manifest["data"]["corpus"]["file"]).name
+    assert body["data"] == expected_data
+    assert body["data"]["corpus"]["sha256"] == manifest["data"]["corpus"]["sha256"]
     assert body["metrics"] == manifest.get("metrics", {})
     assert body["vocabulary"]["words"] == len(tiny_index)
     assert "files" not in body
+    # When it was trained: the newest of its files (the tiny manifest has no `trained_at`).
+    newest = max((tiny_index.folder / name).stat().st_mtime for name in manifest["files"])
+    trained = datetime.fromisoformat(body["trained_at"].replace("Z", "+00:00"))
+    assert abs(trained.timestamp() - newest) < 1e-3
+    assert body["promotion"] is None  # the pipeline records no decision in the manifest
 
 
 # ---- health, page, metrics, logs ----
@@ -415,7 +492,8 @@ async def test_model_reports_version_params_data_and_metrics(
 async def test_healthz_and_readyz_answer_when_loaded(
     client: httpx.AsyncClient, tiny_index: WordIndex
 ) -> None:
-    assert (await client.get("/healthz")).json() == {"status": "ok", "model_version": None}
+    healthy = (await client.get("/healthz")).json()
+    assert healthy == {"status": "ok", "model_version": tiny_index.version}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "model_version": tiny_index.version}
@@ -455,6 +533,28 @@ async def test_metrics_expose_hatbot_metrics_without_user_words(
     assert not [key for key in found if ("handler", "") in key[1]]
     explained = ("handler", "/explain"), ("method", "GET"), ("status", "4xx")
     assert found[("http_requests_total", explained)] >= 1
+
+
+async def test_metrics_stay_bounded_whatever_is_asked(client: httpx.AsyncClient) -> None:
+    """Any method on any path: the in-progress gauge keeps the four answering routes, a
+    method outside HTTP's own is `other`, and no `_created` series is exported."""
+    methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "QUERY", "FOO"]
+    paths = ["/", "/explain", "/guess", "/v1/explain", "/v1/guess", "/v1/model", "/healthz"]
+    for method in methods:
+        for path in [*paths, "/readyz", "/docs", "/nowhere"]:
+            await client.request(method, path)
+    text = (await client.get("/metrics")).text
+    found = samples(text)
+    in_progress = {labels for name, labels in found if name == "http_requests_inprogress"}
+    assert in_progress == {
+        (("handler", "/explain"), ("method", "GET")),
+        (("handler", "/guess"), ("method", "GET")),
+        (("handler", "/v1/explain"), ("method", "POST")),
+        (("handler", "/v1/guess"), ("method", "POST")),
+    }
+    seen = {dict(labels)["method"] for name, labels in found if name == "http_requests_total"}
+    assert seen == {*methods[:8], "other"}
+    assert not [name for name, _ in found if name.endswith("_created")]
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -22,10 +22,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from hatbot.api import explain_words
-from hatbot.app import Model, load_model
 from hatbot.config import Settings
 from hatbot.index import EXPLANATION_DEPTH, ArtifactError, WordIndex, file_sha256
 from hatbot.metrics import Metrics
+from hatbot.serving import ServedModel
 from hatbot.store import ModelStore
 from hatbot.strategy import Strategy, StrategyParams
 
@@ -104,7 +104,7 @@ def test_service_answers_from_the_table_and_computes_the_rest(
             asked.append((word, n_words))
             return super().explain(word, n_words)
 
-    model = Model(tiny_index, Counting(tiny_index), precomputed=True)
+    model = ServedModel(tiny_index, Counting(tiny_index), precomputed=True)
     metrics = Metrics.create(CollectorRegistry())
     for word in table_words[:: max(1, len(table_words) // 50)]:
         for n_words in (1, 5, 10):
@@ -115,7 +115,7 @@ def test_service_answers_from_the_table_and_computes_the_rest(
     assert asked == [(table_words[0], 11), (other_word, 5), ("qwzxvbnm", 5)]
     # A model whose table is not trusted never reads it.
     asked.clear()
-    untrusted = Model(tiny_index, Counting(tiny_index), precomputed=False)
+    untrusted = ServedModel(tiny_index, Counting(tiny_index), precomputed=False)
     assert explain_words(untrusted, table_words[0], 5, metrics) == strategy.explain(
         table_words[0], 5
     )
@@ -143,7 +143,7 @@ async def test_http_answers_equal_the_live_strategy(
 
 def test_loaded_model_trusts_a_table_made_by_this_strategy(tiny_store: Path) -> None:
     folder = ModelStore(tiny_store).resolve("production")
-    assert load_model(folder).precomputed
+    assert ServedModel.load(folder).precomputed
 
 
 def _resident_kb(array: np.ndarray) -> int:
@@ -164,7 +164,7 @@ def _resident_kb(array: np.ndarray) -> int:
 def test_twins_leave_memory_after_the_load_checks(tiny_store: Path) -> None:
     """The checks at load explain a few words live (reading the twins); then the twins'
     pages leave the process, and a live explanation still reads them right."""
-    model = load_model(ModelStore(tiny_store).resolve("production"))
+    model = ServedModel.load(ModelStore(tiny_store).resolve("production"))
     twins = [twin for p in model.index.proxies for twin in p.twins]
     assert len(twins) == 2 * len(model.index.manifest["twin_seeds"])
     word = model.index.words[int(np.flatnonzero(model.index.explanations.rows >= 0)[0])]
@@ -181,7 +181,7 @@ def test_a_table_from_another_strategy_is_not_used(
     hints = np.load(artifact / "explanations.npy")
     rewrite(artifact, "explanations.npy", np.roll(hints, 1, axis=1))
     with caplog.at_level(logging.WARNING, logger="hatbot"):
-        model = load_model(artifact)
+        model = ServedModel.load(artifact)
     assert not model.precomputed
     assert "differ from this code's strategy" in caplog.text
     metrics = Metrics.create(CollectorRegistry())

@@ -1,8 +1,8 @@
-"""`hatbot.app.Observe` records exactly the metrics prometheus-fastapi-instrumentator did.
+"""`hatbot.app.RequestMetricsMiddleware` records exactly what prometheus-fastapi-instrumentator did.
 
 The dashboard and the alerts query the instrumentator's metric names and labels; hatbot
 records them in its own single-pass ASGI middleware. Two copies of one small app, one
-behind the instrumentator's middleware (as hatbot was before) and one behind `Observe`,
+behind the instrumentator's middleware (as hatbot was before) and one behind ours,
 answer the same requests; their HTTP metrics must agree sample by sample (durations
 only in their counts, since time differs).
 """
@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from hatbot.app import Observe
+from hatbot.app import RequestMetricsMiddleware
 from hatbot.metrics import LATENCY_BUCKETS, Metrics
 
 pytestmark = pytest.mark.anyio
@@ -62,7 +62,7 @@ def instrumented() -> FastAPI:
 def observed() -> FastAPI:
     registry = CollectorRegistry()
     app = small_app()
-    app.add_middleware(Observe, metrics=Metrics.create(registry))
+    app.add_middleware(RequestMetricsMiddleware, metrics=Metrics.create(registry))
     Instrumentator(registry=registry).expose(app, include_in_schema=False)
     return app
 
@@ -129,7 +129,7 @@ async def test_observe_counts_requests_in_progress_and_logs_each_one(
     async def watch() -> None:
         seen.append(metrics.in_progress.labels("GET", "/watch")._value.get())
 
-    app.add_middleware(Observe, metrics=metrics)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     with caplog.at_level(logging.INFO, logger="hatbot"):
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

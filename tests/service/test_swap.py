@@ -26,10 +26,10 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from hatbot.app import ModelManager
 from hatbot.config import Settings
 from hatbot.index import WordIndex
 from hatbot.metrics import Metrics
+from hatbot.serving import ModelManager
 
 pytestmark = pytest.mark.anyio
 WORD = re.compile(r"[a-z]+")
@@ -308,3 +308,99 @@ async def test_watch_survives_a_failing_refresh(
                 await anyio.sleep(0.01)
             group.cancel_scope.cancel()
     assert calls >= 2
+
+
+# ---- refusals that must not loop, and what the metrics and logs say ----
+
+
+async def test_a_folder_not_named_by_its_version_is_refused_until_it_changes(
+    store: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`cp -r <version> rollback` and a pointer at `rollback`: refused once, not reloaded at
+    every poll; renaming the manifest's version (the folder changes) makes it loadable."""
+    old = production(store)
+    models, registry = manager(store)
+    await models.refresh()
+    shutil.copytree(store / old, store / "rollback")
+    point(store, "rollback")
+    with caplog.at_level(logging.ERROR, logger="hatbot"):
+        for _ in range(3):
+            await models.refresh()
+    assert models.current is not None and models.current.version == old
+    assert registry.get_sample_value("hatbot_model_load_failures_total") == 1
+    assert registry.get_sample_value("hatbot_model_loads_total") == 1
+    assert registry.get_sample_value("hatbot_model_refused") == 1
+    assert registry.get_sample_value("hatbot_model_pointer_mismatch") == 1
+    (refusal,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert refusal.startswith(f"refused model rollback, still serving {old}: ")
+    assert f"its manifest says version {old}" in refusal
+    # The operator fixes the folder: it is tried again at the next poll, and served.
+    manifest = json.loads((store / "rollback" / "manifest.json").read_text())
+    manifest["version"] = "rollback"
+    (store / "rollback" / "manifest.json").write_text(json.dumps(manifest))
+    await models.refresh()
+    assert models.current is not None and models.current.version == "rollback"
+    assert registry.get_sample_value("hatbot_model_refused") == 0
+    assert registry.get_sample_value("hatbot_model_pointer_mismatch") == 0
+    assert registry.get_sample_value("hatbot_model_loads_total") == 2
+
+
+async def test_a_refused_version_is_retried_when_its_folder_changes(store: Path) -> None:
+    old = production(store)
+    models, registry = manager(store)
+    await models.refresh()
+    folder = add_version(store, old, "repaired")
+    good = (folder / "vectors.npy").read_bytes()
+    corrupt_vectors(folder)
+    point(store, "repaired")
+    await models.refresh()
+    await models.refresh()
+    assert registry.get_sample_value("hatbot_model_load_failures_total") == 1
+    assert registry.get_sample_value("hatbot_model_refused") == 1
+    # Pointing back at the serving version clears the refusal signal...
+    point(store, old)
+    await models.refresh()
+    assert registry.get_sample_value("hatbot_model_refused") == 0
+    # ...and back at the unchanged refused one sets it again, without a new attempt.
+    point(store, "repaired")
+    await models.refresh()
+    assert registry.get_sample_value("hatbot_model_refused") == 1
+    assert registry.get_sample_value("hatbot_model_load_failures_total") == 1
+    # The file is put right (a new file renamed over the old, as a copy does).
+    tmp = folder / "vectors.npy.tmp"
+    tmp.write_bytes(good)
+    os.replace(tmp, folder / "vectors.npy")
+    await models.refresh()
+    assert models.current is not None and models.current.version == "repaired"
+    assert registry.get_sample_value("hatbot_model_load_failures_total") == 1
+
+
+@pytest.mark.parametrize(
+    "pointer", ["evil\nlevel=ERROR forged line", "nul\x00byte", "x" * 5000, "é" * 10]
+)
+async def test_pointer_contents_are_logged_safely(
+    store: Path, caplog: pytest.LogCaptureFixture, pointer: str
+) -> None:
+    models, registry = manager(store)
+    await models.refresh()
+    (store / "production").write_text(pointer)
+    with caplog.at_level(logging.WARNING, logger="hatbot"):
+        await models.refresh()
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "\n" not in message and "\x00" not in message
+    assert len(message) < 400
+    assert repr(pointer.strip()[:80]) in message
+    assert registry.get_sample_value("hatbot_model_pointer_mismatch") == 1
+
+
+async def test_the_serving_model_s_training_time_is_exported(
+    store: Path, tiny_index: WordIndex
+) -> None:
+    models, registry = manager(store)
+    assert registry.get_sample_value("hatbot_model_trained_timestamp_seconds") == 0
+    await models.refresh()
+    assert models.current is not None
+    newest = max((tiny_index.folder / f).stat().st_mtime for f in tiny_index.manifest["files"])
+    stamp = registry.get_sample_value("hatbot_model_trained_timestamp_seconds")
+    assert stamp == models.current.trained_at and abs(stamp - newest) < 1e-3
+    assert registry.get_sample_value("hatbot_model_pointer_mismatch") == 0

@@ -14,14 +14,15 @@ dies with the process PARENT, like the fastText workers).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from hatbot.index import (
     file_sha256,
     nearest_neighbours,
 )
+from hatbot.pipeline import steps
 from hatbot.pipeline.corpus import Corpora, Snapshot, hat_vocabulary
 from hatbot.pipeline.params import Params
 from hatbot.pipeline.train import (
@@ -51,7 +53,7 @@ from hatbot.pipeline.train import (
     normalise_rows,
     shuffle_lines,
 )
-from hatbot.strategy import Strategy
+from hatbot.strategy import Strategy, StrategyParams
 
 # One BLAS thread per explanation worker: each call is a chain of small matrix products,
 # and with OpenBLAS's default threads on a busy machine one explanation took 410 ms
@@ -60,11 +62,18 @@ ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 
 # The opponent recipes hatbot models (GAME.md: bots train on the same corpus).
 PROXIES = {"starter_kit": "raw", "clean_naive": "clean"}
-# Each recipe is also trained on copies of its corpus with the documents shuffled by these
-# seeds (its "shuffled twins"): several models of one recipe predict another team's model
-# of it better than one (docs/STRATEGY.md). Not 0 or 1, the seeds of the baseline panels
-# that `scripts/strength.py` measures against, so hatbot never holds a copy of an opponent.
-TWIN_SEEDS = (2, 3, 4)
+# Each recipe is also trained on copies of its corpus with the documents shuffled by the
+# seeds from FIRST_TWIN_SEED on (its "shuffled twins", `train.twins` of them): several
+# models of one recipe predict another team's model of it better than one
+# (docs/STRATEGY.md). Not 0 or 1, the seeds of the baseline panels that
+# `scripts/strength.py` measures against, so hatbot never holds a copy of an opponent.
+FIRST_TWIN_SEED = 2
+
+
+def twin_seeds(params: Params) -> list[int]:
+    """The seeds of each opponent recipe's twins (none without opponents)."""
+    count = params.train.twins if params.train.opponents else 0
+    return list(range(FIRST_TWIN_SEED, FIRST_TWIN_SEED + count))
 
 
 def vocabulary(corpus: Path, min_count: int) -> tuple[list[str], NDArray[np.int64]]:
@@ -86,10 +95,10 @@ def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[st
     beside the corpora it reads, so a finished training is reused by later runs.
     """
     recipes = {"own": (corpora.clean, fasttext_args(params.train))}
-    for name, kind in PROXIES.items():
+    for name, kind in PROXIES.items() if params.train.opponents else ():
         corpus = corpora.raw if kind == "raw" else corpora.clean
         recipes[f"proxy-{name}"] = (corpus, {**LIBRARY_DEFAULTS, "thread": 1})
-        for seed in TWIN_SEEDS:
+        for seed in twin_seeds(params):
             recipes[twin_role(name, seed)] = (
                 shuffled(corpus, seed),
                 {**LIBRARY_DEFAULTS, "thread": 1},
@@ -100,7 +109,7 @@ def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[st
         key = json.dumps([corpus.name, args, vocabulary_digest], sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         out = corpora.clean.parent / "fasttext" / f"{role}-{digest}"
-        jobs[role] = Job(corpus, args, out, tuple(words))
+        jobs[role] = Job(corpus, args, out, tuple(words), name=f"train.fasttext.{role}")
     return jobs
 
 
@@ -181,12 +190,14 @@ def explain_share(folder: Path, out: Path, part: int, parts: int) -> None:
     for row, i in enumerate(bar):
         words = strategy.explain(index.words[i], EXPLANATION_DEPTH)
         hints[row, : len(words)] = [index.ids[w] for w in words]
+        if row % 100 == 99:  # the parent sums the workers' counts into the run's progress
+            (out / f"done-{part}.txt").write_text(str(row + 1))
     np.save(out / f"explained-{part}.npy", ids)
     np.save(out / f"explanations-{part}.npy", hints)
 
 
 def precompute_explanations(
-    folder: Path, strategy: dict[str, Any], parts: int | None = None
+    folder: Path, strategy: dict[str, Any], seeds: list[int], parts: int | None = None
 ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
     """hatbot's explanation of each word of `explained_words`, by `parts` worker processes.
 
@@ -199,7 +210,7 @@ def precompute_explanations(
         {
             "format": FORMAT,
             "version": "unfinished",
-            "twin_seeds": list(TWIN_SEEDS),
+            "twin_seeds": seeds,
             "strategy": strategy,
         },
     )
@@ -214,7 +225,7 @@ def precompute_explanations(
             for part in range(parts)
         ]
         try:
-            codes = [worker.wait() for worker in workers]
+            codes = _wait_counting(workers, out, total=_explained_count(folder, strategy))
         finally:
             for worker in workers:
                 if worker.poll() is None:
@@ -226,6 +237,24 @@ def precompute_explanations(
         hints = np.concatenate([np.load(out / f"explanations-{p}.npy") for p in range(parts)])
     order = np.argsort(ids, kind="stable")
     return ids[order].astype(np.int32), hints[order].astype(np.int32)
+
+
+def _explained_count(folder: Path, strategy: dict[str, Any]) -> int:
+    """How many words the table will hold (for the progress shown meanwhile)."""
+    index = WordIndex(folder, verify=False, explanations=False)
+    return len(explained_words(index, Strategy(index, StrategyParams(**strategy))))
+
+
+def _wait_counting(workers: list[subprocess.Popen[bytes]], out: Path, total: int) -> list[int]:
+    """Wait for the explanation workers, noting in the run's progress how far they are."""
+    while any(worker.poll() is None for worker in workers):
+        done = 0
+        for count in out.glob("done-*.txt"):
+            with contextlib.suppress(OSError, ValueError):
+                done += int(count.read_text() or 0)
+        steps.progress(step="explanations", done=done, of=total)
+        time.sleep(1.0)
+    return [int(worker.returncode) for worker in workers]
 
 
 @dataclass(frozen=True)
@@ -260,7 +289,6 @@ def write_artifact(
     eligible: dict[str, int],
     params: Params,
     snapshot: Snapshot,
-    on_step: Callable[[str], None] = lambda _: None,
 ) -> Built:
     """Write every file of the artifact into `folder` and its manifest last."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -268,36 +296,48 @@ def write_artifact(
     assert own.queries is not None
     (folder / "vocab.txt").write_text("\n".join(words) + "\n")
     np.save(folder / "counts.npy", counts)
-    save_space(folder, normalise_rows(own.queries))
-    on_step("lexicon")
-    stems = [lexicon.stem(w) for w in tqdm(words, desc="stems", unit="word")]
-    (folder / "stems.txt").write_text("\n".join(stems) + "\n")
-    flags = np.zeros(len(words), dtype=np.uint8)
-    for i, w in enumerate(tqdm(words, desc="wordnet", unit="word")):
-        flags[i] = (IS_WORD if lexicon.is_word(w) else 0) | (ELIGIBLE if w in eligible else 0)
-    np.save(folder / "flags.npy", flags)
+    seeds = twin_seeds(params)
+    with steps.timed("train.export.lexicon"):
+        steps.progress(step="stems and WordNet")
+        stems = [lexicon.stem(w) for w in tqdm(words, desc="stems", unit="word")]
+        (folder / "stems.txt").write_text("\n".join(stems) + "\n")
+        flags = np.zeros(len(words), dtype=np.uint8)
+        for i, w in enumerate(tqdm(words, desc="wordnet", unit="word")):
+            flags[i] = (IS_WORD if lexicon.is_word(w) else 0) | (ELIGIBLE if w in eligible else 0)
+        np.save(folder / "flags.npy", flags)
     candidates = np.flatnonzero(flags & ELIGIBLE).astype(np.int64)
-    for name in PROXIES:
-        on_step(f"proxy {name}")
-        proxy = trained[f"proxy-{name}"]
-        assert proxy.queries is not None
-        sub = folder / f"proxy-{name}"
-        sub.mkdir(exist_ok=True)
-        save_space(sub, normalise_rows(proxy.queries))
-        for seed in TWIN_SEEDS:
-            twin = trained[twin_role(name, seed)]
-            assert twin.queries is not None
-            (sub / "twins" / str(seed)).mkdir(parents=True, exist_ok=True)
-            save_space(sub / "twins" / str(seed), normalise_rows(twin.queries))
-        np.save(sub / "candidates.npy", candidates.astype(np.int32))
-        hints, extra = proxy_hints(proxy, words, candidates, params.strategy.proxy_depth)
-        np.save(sub / "hints.npy", hints)
-        (sub / "extra_words.txt").write_text("".join(f"{w}\n" for w in extra))
-    on_step("explanations")
+    with steps.timed("train.export.neighbours"):
+        steps.progress(step="nearest neighbours")
+        save_space(folder, normalise_rows(own.queries))
+        for name in PROXIES if params.train.opponents else ():
+            proxy = trained[f"proxy-{name}"]
+            assert proxy.queries is not None
+            sub = folder / f"proxy-{name}"
+            sub.mkdir(exist_ok=True)
+            save_space(sub, normalise_rows(proxy.queries))
+            for seed in seeds:
+                twin = trained[twin_role(name, seed)]
+                assert twin.queries is not None
+                (sub / "twins" / str(seed)).mkdir(parents=True, exist_ok=True)
+                save_space(sub / "twins" / str(seed), normalise_rows(twin.queries))
+    with steps.timed("train.export.proxy_hints"):
+        steps.progress(step="the proxies' hint lists")
+        for name in PROXIES if params.train.opponents else ():
+            sub = folder / f"proxy-{name}"
+            np.save(sub / "candidates.npy", candidates.astype(np.int32))
+            hints, extra = proxy_hints(
+                trained[f"proxy-{name}"], words, candidates, params.strategy.proxy_depth
+            )
+            np.save(sub / "hints.npy", hints)
+            (sub / "extra_words.txt").write_text("".join(f"{w}\n" for w in extra))
     strategy = params.strategy.model_dump(mode="json")
-    explained, explanations = precompute_explanations(folder, strategy)
-    np.save(folder / "explained.npy", explained)
-    np.save(folder / "explanations.npy", explanations)
+    explained_count = 0
+    if params.train.explanation_table:
+        with steps.timed("train.export.explanations"):
+            explained, explanations = precompute_explanations(folder, strategy, seeds)
+            np.save(folder / "explained.npy", explained)
+            np.save(folder / "explanations.npy", explanations)
+            explained_count = len(explained)
     files = {
         str(p.relative_to(folder)): file_sha256(p)
         for p in sorted(folder.rglob("*"))
@@ -311,7 +351,7 @@ def write_artifact(
     manifest = {
         "format": FORMAT,
         "version": version,
-        "twin_seeds": list(TWIN_SEEDS),
+        "twin_seeds": seeds,
         "params": params.model_dump(mode="json"),
         "strategy": strategy,
         "data": snapshot.as_dict(),
@@ -320,7 +360,7 @@ def write_artifact(
             "words": len(words),
             "hat_eligible": len(candidates),
             "dim": int(own.queries.shape[1]),
-            "explained": len(explained),
+            "explained": explained_count,
         },
         "files": files,
         "metrics": {},
@@ -341,13 +381,18 @@ def build(
     """Train hatbot's model and proxies on the corpora and export the artifact into `scratch`."""
     from hatbot.pipeline.train import run_jobs
 
-    words, counts = vocabulary(corpora.clean, params.train.min_count)
+    with steps.timed("train.vocabulary"):
+        words, counts = vocabulary(corpora.clean, params.train.min_count)
     if len(words) < 10:
         raise ValueError(f"only {len(words)} words occur {params.train.min_count}+ times")
     jobs = training_jobs(corpora, params, words)
-    run_jobs([job for job in jobs.values() if not (job.out / "done.json").exists()], parallel=2)
-    trained = {role: Trained.load(job.out) for role, job in jobs.items()}
-    eligible = hat_vocabulary(corpora.clean, lexicon.lemmatize)
+    with steps.timed("train.fasttext"):
+        todo = [job for job in jobs.values() if not (job.out / "done.json").exists()]
+        run_jobs(todo, parallel=2)
+        trained = {role: Trained.load(job.out) for role, job in jobs.items()}
+    with steps.timed("train.hat_vocabulary"):
+        steps.progress(step="hat vocabulary (WordNet lemmas)")
+        eligible = hat_vocabulary(corpora.clean, lexicon.lemmatize)
     built = write_artifact(
         scratch / "artifact", words, counts, trained, lexicon, eligible, params, snapshot
     )

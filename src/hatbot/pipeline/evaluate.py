@@ -131,9 +131,10 @@ def run_tournament(
     """The `hatbot tournament` command: build the players and the hat, play, report."""
     from hatbot.game.hat import read_hat
     from hatbot.game.lexicon import NltkLexicon
-    from hatbot.game.players import HttpPlayer, train_baseline_models
+    from hatbot.game.players import HttpPlayer
     from hatbot.game.report import format_leaderboard, save_chart
     from hatbot.pipeline.corpus import DataStore, prepare
+    from hatbot.pipeline.panel import train_baseline_models
 
     store = ModelStore(paths.models)
     panels: dict[int, Panel] = {}

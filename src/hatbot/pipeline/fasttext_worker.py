@@ -11,8 +11,10 @@ import contextlib
 import ctypes
 import json
 import os
+import resource
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -32,6 +34,7 @@ def _die_with(parent: int | None) -> bool:
 
 
 def main(job_path: str) -> int:
+    started = time.monotonic()
     job = json.loads(Path(job_path).read_text())
     out = Path(job["out"])
     if not _die_with(job.get("parent")):
@@ -54,7 +57,14 @@ def main(job_path: str) -> int:
             np.save(out / "queries.npy", matrix)
         if job.get("keep_bin"):
             model.save_model(str(out / "model.bin"))
-        (out / "done.json").write_text(json.dumps({"args": job["args"], "words": len(words)}))
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        done = {
+            "args": job["args"],
+            "words": len(words),
+            "wall_s": round(time.monotonic() - started, 2),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        }
+        (out / "done.json").write_text(json.dumps(done))
     except BaseException:
         (out / "error.txt").write_text(traceback.format_exc())
         return 1

@@ -46,6 +46,17 @@ class TrainParams(_Section):
     neg: int = Field(5, ge=1)
     # One thread gives byte-identical vectors run after run; more threads are faster but not.
     threads: int = Field(1, ge=1, le=64)
+    # Train the opponent recipes' proxies beside hatbot's own model (the explainer simulates
+    # them, the guesser reads their hint lists); false: hatbot's own space only, the quick
+    # first model of `hatbot serve --bootstrap` (docs/PIPELINE.md).
+    opponents: bool = True
+    # Twins per opponent recipe: its models on the corpus shuffled by seeds 2, 3, ...
+    # (2: held-out explaining soft / hard with 1, 2, 3 twins: 333 / 321, 368 / 358,
+    # 375 / 359; a third costs two fastText models for 7 and 1 points; docs/PIPELINE.md).
+    twins: int = Field(2, ge=0, le=8)
+    # Precompute hatbot's explanation of every hat and hint word (the service looks them
+    # up); false: every explanation is computed when asked.
+    explanation_table: bool = True
 
 
 class EvaluateParams(_Section):

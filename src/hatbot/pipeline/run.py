@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hatbot.index import WordIndex
+from hatbot.pipeline import steps
 from hatbot.pipeline.artifact import build, write_manifest
 from hatbot.pipeline.corpus import Corpora, DataStore, prepare
 from hatbot.pipeline.params import Params
@@ -42,14 +44,19 @@ def fetch(paths: Paths, params: Params) -> dict[str, str]:
     return DataStore(paths.data).fetch(params.data.source, params.data.sha256)
 
 
-def train(paths: Paths, params: Params) -> str:
+def train(paths: Paths, params: Params, on_corpora: Callable[[], None] | None = None) -> str:
     """Stage 2: preprocess, train, export; the new version becomes `staging`.
 
     Everything is written in a scratch folder inside the model store and moved
-    into place by one rename; on any failure the store is as it was.
+    into place by one rename; on any failure the store is as it was. `on_corpora` is
+    called once the corpora are prepared (the pipeline starts the panel then).
     """
     data = DataStore(paths.data)
-    corpora = prepare(data, params.preprocess)
+    with steps.timed("train.preprocess"):
+        steps.progress(step="preprocess the corpus")
+        corpora = prepare(data, params.preprocess)
+    if on_corpora is not None:
+        on_corpora()
     store = ModelStore(paths.models)
     with store.scratch() as scratch:
         built = build(corpora, params, data.snapshot(), scratch, _lexicon())
@@ -71,19 +78,66 @@ def evaluation_key(params: Params, corpora: Corpora, snapshot_id: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _panel(paths: Paths, params: Params, corpora: Corpora) -> Any:
-    from hatbot.game.players import train_baseline_models
-    from hatbot.pipeline.evaluate import Panel
+def _panel_models(
+    params: Params, corpora: Corpora, stop: threading.Event | None = None, background: bool = False
+) -> dict[str, Path]:
+    from hatbot.pipeline.panel import train_baseline_models
 
     folder = corpora.clean.parent / f"panel-seed{params.evaluate.seed}"
-    models = train_baseline_models(
+    if not background:
+        steps.progress(step="the baseline panel's models")
+    return train_baseline_models(
         corpora.clean,
         corpora.raw,
         folder,
         params.evaluate.seed,
         params.evaluate.panel_args or None,
+        parallel=1 if background else 2,
+        stop=stop,
+        report=not background,
     )
-    return Panel(models)
+
+
+def _panel(paths: Paths, params: Params, corpora: Corpora) -> Any:
+    from hatbot.pipeline.evaluate import Panel
+
+    return Panel(_panel_models(params, corpora))
+
+
+class PanelInBackground:
+    """The evaluation panel's models trained in a thread, one at a time, while the train
+    stage runs: fastText workers then keep both cores busy where the train stage leaves one
+    idle (its last model, the single-threaded export steps). The evaluate stage waits for
+    it and finds the models trained; a failure here only means evaluate trains them itself.
+    """
+
+    def __init__(self, params: Params, paths: Paths) -> None:
+        self.params, self.paths = params, paths
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="panel", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            corpora = prepare(DataStore(self.paths.data), self.params.preprocess)
+            with steps.timed("train.panel_in_background"):
+                _panel_models(self.params, corpora, self.stop, background=True)
+        except Exception as exc:  # evaluate trains the panel itself and reports any error
+            if not self.stop.is_set():
+                log.warning("training the panel in the background failed: %s", exc)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def then(self, stage: Callable[..., Any], *args: Any) -> Any:
+        """Wait for the panel (if started), then run `stage`."""
+        if self.thread.is_alive():
+            self.thread.join()
+        return stage(*args)
+
+    def cancel(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
 
 
 def evaluate(paths: Paths, params: Params, version: str | None = None) -> dict[str, Any]:
@@ -101,7 +155,10 @@ def evaluate(paths: Paths, params: Params, version: str | None = None) -> dict[s
     index = WordIndex(folder)
     if index.manifest.get("metrics", {}).get("evaluation_key") == key:
         return dict(index.manifest["metrics"])
-    metrics = play(index, _panel(paths, params, corpora), params.evaluate, _lexicon())
+    with steps.timed(f"evaluate.panel.{version}"):
+        panel = _panel(paths, params, corpora)
+    with steps.timed(f"evaluate.tournaments.{version}"):
+        metrics = play(index, panel, params.evaluate, _lexicon())
     metrics["evaluation_key"] = key
     manifest = dict(index.manifest)
     manifest["metrics"] = metrics
@@ -125,9 +182,11 @@ def promote_staging(paths: Paths, params: Params, apply: bool = True) -> Decisio
 @contextmanager
 def _stage(name: str, number: int, total: int = 4) -> Iterator[None]:
     log.info("stage %d/%d %s: started", number, total, name)
+    steps.progress(stage=name)
     start = time.monotonic()
     try:
-        yield
+        with steps.timed(name):
+            yield
     except BaseException as exc:
         log.error(
             "stage %d/%d %s: failed after %.1f s: %s: %s",
@@ -148,32 +207,47 @@ def run_pipeline(paths: Paths, params: Params, track: bool = True) -> dict[str, 
     A failing stage stops the run with its exception: the stages before it kept
     what they wrote (the data store, a complete staging model). Production moves
     last, after the run is recorded, so a run that fails anywhere (tracking
-    included) leaves production as it was.
+    included) leaves production as it was. Each stage's and step's wall and CPU time
+    (`hatbot.pipeline.steps`) go into the model's manifest (`timings`) and MLflow.
     """
+    steps.RECORD.times.clear()
+    started = time.time()
+    panel = PanelInBackground(params, paths)
     stages: list[tuple[str, Callable[[], Any]]] = []
     results: dict[str, Any] = {}
     stages.append(("fetch", lambda: fetch(paths, params)))
-    stages.append(("train", lambda: train(paths, params)))
-    stages.append(("evaluate", lambda: evaluate(paths, params, results["train"])))
+    stages.append(("train", lambda: train(paths, params, on_corpora=panel.start)))
+    stages.append(("evaluate", lambda: panel.then(evaluate, paths, params, results["train"])))
     stages.append(("promote", lambda: promote_staging(paths, params, apply=False)))
-    for number, (name, stage) in enumerate(stages, start=1):
-        with _stage(name, number, len(stages)):
-            results[name] = stage()
+    try:
+        for number, (name, stage) in enumerate(stages, start=1):
+            with _stage(name, number, len(stages)):
+                results[name] = stage()
+    finally:
+        panel.cancel()
     version: str = results["train"]
     metrics: dict[str, Any] = results["evaluate"]
     decision: Decision = results["promote"]
+    store = ModelStore(paths.models)
+    timings = steps.RECORD.as_dict()
+    timings["pipeline"] = {
+        "wall_s": round(time.time() - started, 2),
+        "cpu_s": round(sum(timings[name]["cpu_s"] for name, _ in stages), 2),
+    }
+    manifest = json.loads((store.path(version) / "manifest.json").read_text())
+    manifest["timings"] = timings
+    write_manifest(store.path(version), manifest)
     summary: dict[str, Any] = {
         "corpus": results["fetch"],
         "version": version,
         "metrics": metrics,
         "decision": decision.as_dict(),
+        "timings": timings,
     }
-    store = ModelStore(paths.models)
     if track:
         from hatbot.pipeline.artifact import git_commit
         from hatbot.pipeline.track import track_run
 
-        manifest = json.loads((store.path(version) / "manifest.json").read_text())
         tags = {
             "version": version,
             "git_commit": git_commit() or "unknown",
@@ -185,11 +259,62 @@ def run_pipeline(paths: Paths, params: Params, track: bool = True) -> dict[str, 
         summary["run_id"] = track_run(
             paths.tracking,
             params.model_dump(mode="json"),
-            metrics,
+            {**metrics, "seconds": timings},
             tags,
             store.path(version),
             run_name=version,
             data=manifest["data"],
+            started=started,
+            promoted=decision.promoted,
         )
     apply_decision(store, decision)
     return summary
+
+
+# The quick first model of `hatbot serve --bootstrap`: hatbot's own space only, fewer epochs
+# on both cores, no explanation table (explained live, a few ms each: one simulated guesser),
+# evaluated against a panel trained for one epoch. It goes through the same store, manifest
+# and promotion rules; the full model replaces it by the usual criterion (docs/PIPELINE.md).
+QUICK_TRAIN = {"epoch": 3, "threads": 2, "opponents": False, "explanation_table": False}
+# The quick panel's fastText arguments, over the run's own (fewer buckets, unless it has fewer).
+QUICK_PANEL = {"bucket": 200_000, "epoch": 1}
+
+
+def quick_params(params: Params) -> Params:
+    """`params` with the quick model's changes (QUICK_TRAIN, QUICK_PANEL)."""
+    given = params.evaluate.panel_args
+    panel = {**QUICK_PANEL, **given, "epoch": QUICK_PANEL["epoch"]}
+    panel["bucket"] = min(int(given.get("bucket", QUICK_PANEL["bucket"])), QUICK_PANEL["bucket"])
+    return params.model_copy(
+        update={
+            "train": params.train.model_copy(update=QUICK_TRAIN),
+            "evaluate": params.evaluate.model_copy(update={"panel_args": panel}),
+        }
+    )
+
+
+def is_quick(manifest: dict[str, Any]) -> bool:
+    """Whether a model was made by `quick_params` (it has no opponent proxies)."""
+    return manifest.get("params", {}).get("train", {}).get("opponents") is False
+
+
+def first_run(paths: Paths, params: Params, track: bool = True) -> list[dict[str, Any]]:
+    """Prepare a store for serving: a quick model first when it has no production model,
+    then the full pipeline (unless production is already a full model). The progress goes
+    to the store's progress file (`hatbot.progress`) for the service waiting on it."""
+    store = ModelStore(paths.models)
+    summaries = []
+    production = store.read("production")
+    if production is not None and not is_quick(WordIndex(store.path(production)).manifest):
+        return []
+    try:
+        if production is None:
+            steps.reset(paths.models, model="quick")
+            summaries.append(run_pipeline(paths, quick_params(params), track))
+        steps.reset(paths.models, model="full")
+        summaries.append(run_pipeline(paths, params, track))
+    except BaseException as exc:
+        steps.progress(status="failed", message=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    steps.progress(status="done", stage="", step="")
+    return summaries

@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from hatbot.pipeline import steps
 from hatbot.pipeline.params import TrainParams
 
 # fastText's own defaults: what a team gets from `fasttext.train_unsupervised(path)`.
@@ -54,6 +56,8 @@ class Job:
     queries: Sequence[str] = field(default_factory=tuple)
     # Also keep the `.bin` (baseline players need fastText itself); large with subwords.
     keep_bin: bool = False
+    # The step name its time is recorded under (`train.fasttext.own`); empty: not recorded.
+    name: str = ""
 
 
 def fasttext_args(params: TrainParams) -> dict[str, Any]:
@@ -105,25 +109,43 @@ def _failure(job: Job, code: int) -> TrainingError:
     return TrainingError(f"fastText training {job.out.name} failed (exit {code}): {detail}")
 
 
-def run_jobs(jobs: Sequence[Job], parallel: int = 2, poll: float = 0.2) -> None:
+def run_jobs(
+    jobs: Sequence[Job],
+    parallel: int = 2,
+    poll: float = 0.2,
+    stop: threading.Event | None = None,
+    report: bool = True,
+) -> None:
     """Train every job, each in a fresh interpreter, `parallel` at a time.
 
     The first failure stops everything: the other workers are killed and a
-    `TrainingError` says which training failed and why. So does an interrupt.
+    `TrainingError` says which training failed and why. So does an interrupt, and
+    `stop` being set (from another thread). With `report`, the run's progress shows
+    the jobs (`hatbot.pipeline.steps`).
     """
     pending = list(jobs)
+    total, finished = len(pending), 0
     running: list[tuple[Job, subprocess.Popen[bytes]]] = []
     # On a terminal the bar's clock ticks every second; in a log, a line every 30 s.
     interval = 1.0 if sys.stderr.isatty() else 30.0
     bar = tqdm(
-        total=len(pending), desc="train", unit="model", disable=not pending, mininterval=interval
+        total=len(pending),
+        desc="train" if report else "train (background)",
+        unit="model",
+        disable=not pending,
+        mininterval=interval,
     )
     try:
         while pending or running:
             while pending and len(running) < parallel:
                 job = pending.pop(0)
                 running.append((job, _start(job)))
+                names = ", ".join(j.name or j.out.name for j, _ in running)
+                if report:
+                    steps.progress(step=f"fastText: {names}", done=finished, of=total)
             time.sleep(poll)
+            if stop is not None and stop.is_set():
+                raise TrainingError("fastText training stopped: the pipeline ended")
             bar.update(0)  # keeps the elapsed time moving during a long training
             for job, process in list(running):
                 code = process.poll()
@@ -132,6 +154,12 @@ def run_jobs(jobs: Sequence[Job], parallel: int = 2, poll: float = 0.2) -> None:
                 running.remove((job, process))
                 if code != 0 or not (job.out / "done.json").exists():
                     raise _failure(job, code)
+                if job.name:
+                    done = json.loads((job.out / "done.json").read_text())
+                    steps.add(job.name, done.get("wall_s", 0.0), done.get("cpu_s", 0.0))
+                finished += 1
+                if report:
+                    steps.progress(done=finished, of=total)
                 bar.update(1)
     finally:
         for _, other in running:

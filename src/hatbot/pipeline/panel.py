@@ -1,0 +1,79 @@
+"""The evaluation panel: the baseline players' fastText models, trained by their recipes.
+
+The players themselves (`hatbot.game.players`) only load a model; training is the
+pipeline's, so `game` never imports `pipeline`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hatbot.game.players import BASELINES
+from hatbot.index import file_sha256
+from hatbot.pipeline import train
+from hatbot.pipeline.train import LIBRARY_DEFAULTS, Job, shuffle_lines
+
+
+def train_baseline_models(
+    clean_corpus: Path,
+    raw_corpus: Path,
+    out: Path,
+    seed: int,
+    args: Mapping[str, Any] | None = None,
+    parallel: int = 2,
+    stop: threading.Event | None = None,
+    report: bool = True,
+) -> dict[str, Path]:
+    """Train (or reuse) the two baseline models; returns {name: path of model.bin}.
+
+    Each trains with fastText's library defaults (one thread, so reruns are
+    identical) on a copy of its corpus with the documents shuffled by `seed`:
+    independent of hatbot's proxy models, which see the corpora in order, and of
+    their twins (shuffled by `artifact.twin_seeds`, seeds no panel uses), yet
+    reproducible. `args` overrides fastText arguments (tests use tiny models).
+    A model is reused when `out/<name>/model.bin` exists and was trained from the
+    same corpus, seed and arguments.
+    """
+    fasttext_args = {**LIBRARY_DEFAULTS, "thread": 1, **(args or {})}
+    sources = {"starter_kit": raw_corpus, "clean_naive": clean_corpus}
+    models = {name: out / name / "model.bin" for name in BASELINES}
+    jobs, keys = [], {}
+    for name in BASELINES:
+        folder = out / name
+        key = {"corpus_sha256": file_sha256(sources[name]), "seed": seed, "args": fasttext_args}
+        key_file = folder / "baseline.json"
+        if (
+            models[name].is_file()
+            and (folder / "done.json").is_file()
+            and key_file.is_file()
+            and json.loads(key_file.read_text()) == key
+        ):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        shuffled = out / f"{name}.shuffled.txt"
+        shuffle_lines(sources[name], shuffled, seed)
+        jobs.append(
+            Job(
+                corpus=shuffled,
+                args=dict(fasttext_args),
+                out=folder,
+                keep_bin=True,
+                name=f"evaluate.panel.fasttext.{name}",
+            )
+        )
+        keys[folder] = key
+    try:
+        train.run_jobs(jobs, parallel=parallel, stop=stop, report=report)
+    finally:
+        for job in jobs:
+            job.corpus.unlink(missing_ok=True)
+    # Recorded only once training succeeded: a failed run is never mistaken for a cache.
+    for folder, key in keys.items():
+        (folder / "baseline.json").write_text(json.dumps(key, indent=2, sort_keys=True))
+    return models
