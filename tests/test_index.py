@@ -13,7 +13,7 @@ from hatbot.game.lexicon import NltkLexicon
 from hatbot.game.rules import clean_explanation
 from hatbot.index import FORMAT, ArtifactError, ArtifactFormatError, WordIndex, file_sha256
 from hatbot.store import ModelStore
-from hatbot.strategy import Strategy
+from hatbot.strategy import Strategy, StrategyParams
 
 # What a quick model holds: hatbot's own space and the vocabulary's facts, nothing else.
 QUICK_FILES = [
@@ -77,7 +77,7 @@ def test_a_quick_model_loads_and_is_explained_live(quick: Path, tiny_index: Word
     assert index.stacked.shape == tiny_index.vectors.shape
     np.testing.assert_array_equal(index.vectors, tiny_index.vectors)
     strategy = Strategy(index)
-    assert len(strategy.explain_spaces) == len(strategy.spaces) == 1
+    assert len(strategy.explainer.spaces) == len(strategy.guesser.spaces) == 1
     lexicon = NltkLexicon()
     words = [index.words[int(i)] for i in np.flatnonzero(index.eligible)[:10]]
     for word in words:
@@ -102,3 +102,14 @@ def test_a_quick_model_without_a_required_file_is_refused(quick: Path) -> None:
     (quick / "neighbours.npy").unlink()
     with pytest.raises(ArtifactError, match="neighbours"):
         WordIndex(quick)
+
+
+def test_a_manifest_without_every_strategy_parameter_is_refused(artifact: Path) -> None:
+    """A model made before a parameter existed was explained without it: refused, rather
+    than served with today's default, which its table does not follow."""
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    assert manifest["strategy"].keys() == StrategyParams.model_fields.keys()
+    del manifest["strategy"]["soft_share"]
+    set_manifest(artifact, "strategy", manifest["strategy"])
+    with pytest.raises(ArtifactError, match="soft_share"):
+        Strategy(WordIndex(artifact))

@@ -344,6 +344,9 @@ def twin_seeds(folder: Path, manifest: Mapping[str, Any], proxies: list[Path]) -
 class WordIndex:
     """A loaded artifact: vocabulary, vectors, per-word facts and opponent proxies.
 
+    It is also the host's `Lexicon` (`hatbot.game.rules`: `stem`, `is_word`) for its
+    vocabulary, from the stems and WordNet flags the export stored: serving needs no NLTK.
+
     `explanations=False` skips the precomputed explanations (the export builds an index
     of the unfinished artifact to compute them); `explanation()` then always answers None,
     as for an artifact without a table.
@@ -360,7 +363,7 @@ class WordIndex:
             raise ArtifactError(f"{folder} cannot be read: {exc}") from exc
         self._check_lengths()
         self.ids = {w: i for i, w in enumerate(self.words)}
-        self.is_word = (self.flags & IS_WORD).astype(bool)
+        self.in_wordnet = (self.flags & IS_WORD).astype(bool)
         self.eligible = (self.flags & ELIGIBLE).astype(bool)
         self._stemmer = Stemmer.Stemmer("english")
 
@@ -426,6 +429,12 @@ class WordIndex:
         """The host's Snowball stem: the artifact's table, else PyStemmer's (same algorithm)."""
         i = self.ids.get(word)
         return self.stems[i] if i is not None else str(self._stemmer.stemWord(word))
+
+    def is_word(self, word: str) -> bool:
+        """Whether WordNet knows `word`, as the export found it (False outside the
+        vocabulary: the strategy never gives such a hint)."""
+        i = self.ids.get(word)
+        return i is not None and bool(self.in_wordnet[i])
 
     def top(self, scores: NDArray[np.float32], k: int) -> NDArray[np.int64]:
         """Ids of the `k` highest scores, best first."""

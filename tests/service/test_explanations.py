@@ -27,7 +27,7 @@ from hatbot.index import EXPLANATION_DEPTH, ArtifactError, WordIndex, file_sha25
 from hatbot.metrics import Metrics
 from hatbot.serving import ServedModel
 from hatbot.store import ModelStore
-from hatbot.strategy import Strategy, StrategyParams
+from hatbot.strategy import Strategy
 
 pytestmark = pytest.mark.anyio
 
@@ -251,19 +251,3 @@ def set_manifest(folder: Path, key: str, value: object) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest[key] = value
     (folder / "manifest.json").write_text(json.dumps(manifest))
-
-
-def test_a_model_made_before_soft_share_explains_as_it_was_made(
-    artifact: Path, tiny_index: WordIndex
-) -> None:
-    """A manifest without `soft_share` (models made before it) explains with the hard check
-    alone, as its table was made, not with today's default."""
-    manifest = json.loads((artifact / "manifest.json").read_text())
-    assert manifest["strategy"].pop("soft_share") == StrategyParams().soft_share != 0.0
-    set_manifest(artifact, "strategy", manifest["strategy"])
-    old = Strategy(WordIndex(artifact))
-    assert old.params.soft_share == 0.0
-    made_so = Strategy(tiny_index, StrategyParams(**manifest["strategy"], soft_share=0.0))
-    words = [tiny_index.words[int(i)] for i in np.flatnonzero(tiny_index.eligible)[:40]]
-    assert [old.explain(w, 5) for w in words] == [made_so.explain(w, 5) for w in words]
-    assert [old.explain(w, 5) for w in words] != [Strategy(tiny_index).explain(w, 5) for w in words]
