@@ -334,8 +334,8 @@ class Explainer:
 
 
 def _restart_when_all_found(missing: Missing) -> None:
-    """Once every simulated guesser finds the target by a check, count them all missing
-    again: the next hints then serve the guessers' later attempts."""
+    """Once every simulated guesser finds the target by a check, count them all as missing
+    again, so that the check still weighs in the choice of the next hints."""
     for check in (HARD, SOFT):
         if not any(missing[check]):
             missing[check] = [True] * len(missing[check])
