@@ -9,6 +9,8 @@
 # Environment (CI sets these from its variables; see docs/LIFECYCLE.md):
 #   IMAGE_NAME               the image's registry path, e.g. $CI_REGISTRY_IMAGE/hatbot (required)
 #   IMAGE_TAG                its tag: the commit SHA (required)
+#   IMAGE_DIGEST             the image's digest (sha256:...), what CI deploys: the pods then
+#                            run exactly the bits built for the commit, whatever the tag says
 #   MODEL_VERSION            the model version to serve; empty: the pointer's, read at pod start
 #   MODEL_STORE_URL          base URL of the model store (required to apply)
 #   MODEL_STORE_READ_HEADER  'Name: value' header giving the cluster read access to the store
@@ -38,6 +40,8 @@ MODEL_STORE_URL="${MODEL_STORE_URL:-}"
 [[ "$IMAGE_NAME" =~ ^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$ ]] || die "bad IMAGE_NAME '${IMAGE_NAME}'"
 [[ "${IMAGE_NAME##*/}" == hatbot ]] || die "IMAGE_NAME must end in /hatbot, not '${IMAGE_NAME}'"
 [[ "$IMAGE_TAG" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "bad IMAGE_TAG '${IMAGE_TAG}'"
+IMAGE_DIGEST="${IMAGE_DIGEST:-}"
+[[ -z "$IMAGE_DIGEST" || "$IMAGE_DIGEST" =~ ^sha256:[0-9a-f]{64}$ ]] || die "bad IMAGE_DIGEST '${IMAGE_DIGEST}'"
 [[ -z "$MODEL_VERSION" || "$MODEL_VERSION" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ ]] ||
   die "bad MODEL_VERSION '${MODEL_VERSION}'"
 [[ "$MODEL_STORE_URL" =~ ^[^[:space:]\"\'\\]*$ ]] || die "bad MODEL_STORE_URL"
@@ -58,7 +62,7 @@ resources:
 images:
   - name: hatbot
     newName: "$IMAGE_NAME"
-    newTag: "$IMAGE_TAG"
+$(if [ -n "$IMAGE_DIGEST" ]; then echo "    digest: \"$IMAGE_DIGEST\""; else echo "    newTag: \"$IMAGE_TAG\""; fi)
 configMapGenerator:
   - name: hatbot-config
     behavior: merge
@@ -75,7 +79,7 @@ fi
 
 [ -n "$MODEL_STORE_URL" ] || die "set MODEL_STORE_URL: the pods fetch their model from it"
 model="${MODEL_VERSION:-whatever the pointer names at pod start}"
-echo "deploying ${IMAGE_NAME}:${IMAGE_TAG} with model ${model} to namespace ${namespace}"
+echo "deploying ${IMAGE_NAME}:${IMAGE_TAG}${IMAGE_DIGEST:+@$IMAGE_DIGEST} with model ${model} to namespace ${namespace}"
 
 # Secrets come from CI variables at deploy time, never from the repository.
 if [ -n "${REGISTRY_USER:-}" ] && [ -n "${REGISTRY_PASSWORD:-}" ]; then

@@ -54,6 +54,12 @@ BODY_INVALID_OR_NO_MODEL: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "The body is not JSON text at all."},
     **INVALID_OR_NO_MODEL,
 }
+# What a browser may load for the page and the docs: this server's own scripts, styles and
+# images only (inline ones included: the pages are single files), so they never reach out.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'self'"
+)
 # Values the manifest may hold that name places on the machine that built the model.
 SOURCE_KEYS = ("source", "file", "path")
 
@@ -178,8 +184,9 @@ def promotion_of(manifest: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @router.get("/", response_class=HTMLResponse, tags=["people"], summary="Try the bot by hand")
-async def page(request: Request) -> str:
+async def page(request: Request, response: Response) -> str:
     """A small page: type a word to see its explanation, or hints to see guesses."""
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     models: ModelManager = request.state.models
     if models.current is not None:
         status = f"Model {models.current.version} is serving."

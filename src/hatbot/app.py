@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.resources
 import logging
 import os
 import time
@@ -16,8 +17,9 @@ from typing import TypedDict
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi_offline import FastAPIOffline
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -31,7 +33,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import hatbot
-from hatbot.api import router
+from hatbot.api import CONTENT_SECURITY_POLICY, router
 from hatbot.config import Settings
 from hatbot.metrics import Metrics, TrainingProgressCollector
 from hatbot.serving import ModelManager
@@ -147,6 +149,45 @@ def request_size(scope: Scope) -> int:
     return 0
 
 
+# Swagger UI and ReDoc as the package fastapi-offline ships them, served by the app (FastAPI's
+# self-hosting recipe), not from a CDN: the docs work offline, in CI and behind a firewall.
+DOCS_ASSETS = str(importlib.resources.files("fastapi_offline") / "static")
+
+
+def add_docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc` (ReDoc) from local assets. Their content security
+    policy keeps the browser from fetching anything elsewhere (ReDoc's footer logo)."""
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    openapi_url = str(app.openapi_url)
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_swagger_ui_html(
+            openapi_url=root + openapi_url,
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon.png",
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+        page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_redoc_html(
+            openapi_url=root + openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}/docs-assets/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/docs-assets/favicon.png",
+            with_google_fonts=False,
+        )
+        page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return page
+
+
 class State(TypedDict):
     settings: Settings
     models: ModelManager
@@ -184,9 +225,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
 
-    # Swagger UI and ReDoc from the assets fastapi-offline ships, not a CDN: the docs work
-    # offline, in CI and behind a firewall.
-    app = FastAPIOffline(
+    app = FastAPI(
         title="hatbot",
         version=hatbot.__version__,
         summary="A bot for The Hat word game.",
@@ -196,10 +235,13 @@ def create_app(
             "people and programs."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         # No call to swagger.io's online validator.
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.include_router(router)
+    add_docs(app)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -505,5 +505,9 @@ def smoke(
     typer.echo(f"ok: {url} is ready and plays the host protocol")
 
 
+from hatbot.remote import model_app  # noqa: E402  (registered last: one self-contained sub-app)
+
+app.add_typer(model_app, name="model")
+
 if __name__ == "__main__":
     app()

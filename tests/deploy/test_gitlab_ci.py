@@ -389,7 +389,9 @@ def test_poetry_run_programs_installed(gitlab_ci: CI) -> None:
 
 def test_script_paths_exist(gitlab_ci: CI) -> None:
     paths = referenced_paths(gitlab_ci)
-    assert "deploy/k8s/deploy.sh" in paths and "deploy/k8s/base/model_store.py" in paths
+    assert "deploy/k8s/deploy.sh" in paths
+    # The store client is the package's `hatbot model`, not a script beside the manifests.
+    assert not any("model_store" in p for p in paths)
     missing = sorted(p for p in paths if not (REPO / p).exists())
     assert not missing, f"the CI scripts use files that do not exist: {missing}"
 
@@ -456,7 +458,8 @@ def test_deploy_jobs_set_image_from_commit(gitlab_ci: CI) -> None:
     assert gitlab_ci["variables"]["IMAGE_NAME"].endswith("/hatbot")
     build = "\n".join(flatten(all_jobs["build"]["script"]))
     assert '--tag "$IMAGE_NAME:$CI_COMMIT_SHA"' in build
-    assert "$MODEL_VERSION" in build
+    assert all_jobs["build"]["artifacts"]["reports"]["dotenv"] == "build.env"
+    assert "IMAGE_DIGEST=" in build
     for name in ("deploy-staging", "deploy-production"):
         text = "\n".join(flatten(all_jobs[name]["script"]))
         assert "deploy/k8s/deploy.sh" in text, name
@@ -493,3 +496,23 @@ def test_no_credentials_in_ci_file(gitlab_ci: CI) -> None:
         if isinstance(spec, dict):
             check(spec.get("variables"), name)
     assert "KUBE_CONFIG" not in gitlab_ci.get("variables", {})
+
+
+def test_image_built_once_per_commit(gitlab_ci: CI) -> None:
+    """A commit's tag is pushed once and never rebuilt: a retrain is a new model, not an image."""
+    build_job = jobs(gitlab_ci)["build"]
+    build = "\n".join(flatten(build_job["script"]))
+    # Nothing of the model reaches the image, so the schedule cannot make a new one.
+    assert "MODEL_VERSION" not in build
+    assert build_job["needs"] == []
+    pull = build.index('docker pull "$IMAGE_NAME:$CI_COMMIT_SHA"')
+    assert (
+        pull < build.index("docker build") < build.index('docker push "$IMAGE_NAME:$CI_COMMIT_SHA"')
+    )
+    assert build.count('docker push "$IMAGE_NAME:$CI_COMMIT_SHA"') == 1
+    assert "if docker pull" in build, "the push must be skipped when the tag exists"
+    # Deploys take the digest from build's dotenv report.
+    for name in ("deploy-staging", "deploy-production"):
+        assert "build" in jobs(gitlab_ci)[name]["needs"], name
+    rollback = "\n".join(flatten(jobs(gitlab_ci)["rollback-production"]["script"]))
+    assert 'IMAGE_DIGEST="${image##*@}"' in rollback

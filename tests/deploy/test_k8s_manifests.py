@@ -184,8 +184,10 @@ def test_init_container_fetches_model_into_shared_volume(rendered: Docs, overlay
     (init,) = spec["initContainers"]
     bot = container(docs)
     mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
-    script_dir = str(Path(init["command"][1]).parent)
     assert mounts["/models"] == "models"
+    # The package's own command, from the image: no script shipped beside it.
+    assert init["command"] == ["hatbot", "model"]
+    assert init["image"] == bot["image"]
     assert init["args"] == [
         "fetch",
         "--dest=/models",
@@ -196,10 +198,9 @@ def test_init_container_fetches_model_into_shared_volume(rendered: Docs, overlay
     assert {"MODEL_STORE_URL", "MODEL_VERSION", "HATBOT_MODEL_POINTER"} <= init_env
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert "emptyDir" in volumes["models"]
-    script_config = volumes[mounts[script_dir]]["configMap"]["name"]
-    script = find(docs, "ConfigMap", script_config)
-    assert Path(init["command"][1]).name in script["data"]
-    assert script["data"]["model_store.py"] == (K8S / "base" / "model_store.py").read_text()
+    assert not [v for v in spec["volumes"] if "configMap" in v], "no code in ConfigMaps"
+    configs = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert [c["metadata"]["name"].startswith("hatbot-config-") for c in configs] == [True]
     bot_mounts = {m["mountPath"]: m for m in bot["volumeMounts"]}
     assert bot_mounts["/models"]["name"] == "models" and bot_mounts["/models"]["readOnly"]
     env = {e["name"]: e.get("value") for e in bot["env"]}
@@ -249,10 +250,29 @@ def test_render_deploy_script_pins_image_and_model(kubectl: str, overlay: str) -
     assert not list(K8S.glob(".deploy-*")), "deploy.sh left its work folder behind"
 
 
+def test_render_deploy_script_pins_digest(kubectl: str) -> None:
+    """CI deploys by digest: every container runs exactly the image built for the commit."""
+    digest = "sha256:" + "0123456789abcdef" * 4
+    out = render_deploy(
+        "production",
+        IMAGE_NAME="registry.example.org/group/project/hatbot",
+        IMAGE_TAG="0123456789abcdef",
+        IMAGE_DIGEST=digest,
+    )
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    validate_all(docs)
+    spec = pod_spec(docs)
+    assert {c["image"] for c in spec["containers"] + spec["initContainers"]} == {
+        f"registry.example.org/group/project/hatbot@{digest}"
+    }
+
+
 @pytest.mark.parametrize(
     "variables",
     [
         {"IMAGE_TAG": "abc"},  # no IMAGE_NAME
+        {"IMAGE_NAME": "r.example.org/hatbot", "IMAGE_TAG": "abc", "IMAGE_DIGEST": "sha256:x"},
         {"IMAGE_NAME": "registry.example.org/other", "IMAGE_TAG": "abc"},
         {"IMAGE_NAME": "r.example.org/hatbot", "IMAGE_TAG": "abc\nkind: Secret"},
         {"IMAGE_NAME": "r.example.org/hatbot", "IMAGE_TAG": "abc", "MODEL_VERSION": "../x"},

@@ -7,14 +7,18 @@ dashboard query (see `pytest_generate_tests`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -123,3 +127,39 @@ def panels_of() -> Callable[[dict[str, Any]], list[dict[str, Any]]]:
 @pytest.fixture(scope="session")
 def compose() -> dict[str, Any]:
     return dict(_yaml(REPO / "docker-compose.yml"))
+
+
+@contextlib.contextmanager
+def _daemon(
+    argv: Sequence[str], ready_url: str, log: Path, timeout: float = 30.0, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, up once `ready_url` answers 200; always stopped on exit."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            list(argv), stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"{argv[0]} exited: {log.read_text(errors='replace')[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(ready_url, timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"{argv[0]} was not ready in {timeout} s: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def daemon() -> Callable[..., contextlib.AbstractContextManager[subprocess.Popen[bytes]]]:
+    """`with daemon(argv, ready_url, log_path, **env) as process:` a server, stopped after."""
+    return _daemon

@@ -107,8 +107,55 @@ def test_dashboard_covers_issue_topics(dashboards: dict[str, dict[str, Any]]) ->
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
         "http_requests_inprogress",
+        'le="1.0"',
+        "[28d]",
+        "job_namespace:hatbot_turns_lost:ratio_rate5m",
+        'handler=~"/explain|/guess"',
     ]:
         assert needle in exprs, f"no panel queries {needle}"
+
+
+def test_dashboard_filters_by_namespace_and_instance(
+    dashboards: dict[str, dict[str, Any]], panels_of: Panels
+) -> None:
+    dashboard = dashboards["hatbot.json"]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert set(variables) == {"namespace", "instance"}
+    for variable in variables.values():
+        assert variable["includeAll"] and variable["allValue"] == ".*"
+        assert 'job="hatbot"' in variable["query"]["query"]
+    for panel in panels_of(dashboard):
+        for target in panel.get("targets", []):
+            assert 'namespace=~"$namespace"' in target["expr"], panel["title"]
+
+
+def test_latency_panels_show_host_routes_only(
+    dashboards: dict[str, dict[str, Any]], panels_of: Panels
+) -> None:
+    for panel in panels_of(dashboards["hatbot.json"]):
+        for target in panel.get("targets", []):
+            if "histogram_quantile" in target["expr"]:
+                assert 'handler=~"/explain|/guess"' in target["expr"], panel["title"]
+
+
+def test_process_panels_survive_several_workers(
+    dashboards: dict[str, dict[str, Any]], panels_of: Panels
+) -> None:
+    """Per-replica process metrics are aggregated, and say why they are absent with workers."""
+    found = 0
+    for panel in panels_of(dashboards["hatbot.json"]):
+        exprs = [t["expr"] for t in panel.get("targets", [])]
+        if any("process_" in e for e in exprs):
+            found += 1
+            assert all(re.match(r"^(max|sum) by \(instance\)", e) for e in exprs), exprs
+            assert "several workers" in panel["fieldConfig"]["defaults"]["noValue"]
+    assert found == 2
+
+
+def test_annotations_mark_model_swaps(dashboards: dict[str, dict[str, Any]]) -> None:
+    exprs = " ".join(a.get("expr", "") for a in dashboards["hatbot.json"]["annotations"]["list"])
+    assert "hatbot_model_loads_total" in exprs
+    assert "hatbot_model_load_failures_total" in exprs
 
 
 def _queries(dashboards: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:

@@ -29,7 +29,13 @@ GRAFANA_VARIABLES = {
     "__rate_interval": "30s",
     "__interval": "5s",
     "__range": "5m",
+    # "All" of a multi-value template variable (its allValue).
+    "namespace": ".*",
+    "instance": ".*",
 }
+# The SLO alerts count a refused host call (the malformed one send_traffic makes) as a
+# lost turn, as the host does: on this traffic they must fire, not stay quiet.
+SLO_ALERTS = {"HatbotErrorBudgetBurn", "HatbotErrorBudgetLeak"}
 SCRAPE_INTERVAL = "1s"
 TRAFFIC_ROUNDS = 3
 UNKNOWN_WORD = "zqxjvwkp"  # not a word of any corpus
@@ -174,10 +180,14 @@ def test_scrape_bot_target_up(scraped_traffic: str) -> None:
     assert [(t["labels"]["job"], t["health"]) for t in targets] == [("hatbot", "up")]
 
 
-def test_load_alert_rules_healthy(scraped_traffic: str, alert_rules: list[dict[str, Any]]) -> None:
+def test_load_alert_rules_healthy(
+    scraped_traffic: str, alert_rules: list[dict[str, Any]], repo: Path
+) -> None:
     groups = httpx.get(f"{scraped_traffic}/api/v1/rules", timeout=10).json()["data"]["groups"]
     loaded = {rule["name"]: rule for group in groups for rule in group["rules"]}
-    assert set(loaded) == {rule["alert"] for rule in alert_rules}
+    source = yaml.safe_load((repo / "prometheus" / "alerts.yml").read_text(encoding="utf-8"))
+    records = {r["record"] for g in source["groups"] for r in g["rules"] if "record" in r}
+    assert set(loaded) == {rule["alert"] for rule in alert_rules} | records
     # Evaluated at least once, without error. The first evaluation may still be
     # pending right after start, so wait for it briefly.
     deadline = time.monotonic() + 15
@@ -197,8 +207,45 @@ def test_query_alert_expr_evaluates(scraped_traffic: str, alert_rule: dict[str, 
 
 
 def test_query_alert_quiet_on_healthy_bot(scraped_traffic: str, alert_rule: dict[str, Any]) -> None:
-    # A healthy, fast bot with a model trips none of the alert conditions.
-    assert query(scraped_traffic, alert_rule["expr"])["result"] == []
+    # A healthy, fast bot with a model trips none of the alert conditions but the SLO's.
+    result = query(scraped_traffic, alert_rule["expr"])["result"]
+    assert (result != []) is (alert_rule["alert"] in SLO_ALERTS), result
+
+
+def test_query_slo_ratio_is_refused_share(scraped_traffic: str) -> None:
+    """On the real exposition the lost-turn ratio is exactly the refused host calls'
+    share: every answer was fast (the `le="1.0"` bucket holds them all), none failed."""
+    window = "1h"  # longer than the test: the whole traffic, as increase() sees it
+    host = 'job="hatbot", handler=~"/explain|/guess"'
+    lost = query(scraped_traffic, "job_namespace:hatbot_turns_lost:ratio_rate1h")["result"]
+    refused = query(
+        scraped_traffic,
+        f'sum(rate(http_requests_total{{{host}, status!="2xx"}}[{window}]))'
+        f" / sum(rate(http_requests_total{{{host}}}[{window}]))",
+    )["result"]
+    slow = query(
+        scraped_traffic,
+        f"sum(rate(http_request_duration_seconds_count{{{host}}}[{window}]))"
+        f' - sum(rate(http_request_duration_seconds_bucket{{{host}, le="1.0"}}[{window}]))',
+    )["result"]
+    assert len(lost) == 1 and len(refused) == 1 and len(slow) == 1, (lost, refused, slow)
+    assert float(slow[0]["value"][1]) == 0
+    assert float(refused[0]["value"][1]) > 0
+    assert float(lost[0]["value"][1]) == pytest.approx(float(refused[0]["value"][1]), rel=0.05)
+
+
+def test_query_dashboard_annotations_evaluate(
+    scraped_traffic: str, dashboards: dict[str, dict[str, Any]]
+) -> None:
+    exprs = [
+        a["expr"]
+        for d in dashboards.values()
+        for a in d["annotations"]["list"]
+        if a.get("datasource", {}).get("uid") == "prometheus"
+    ]
+    assert len(exprs) >= 2, "model loads and refusals are annotated"
+    for expr in exprs:
+        query(scraped_traffic, grafana_to_promql(expr))
 
 
 def test_query_panel_returns_data(

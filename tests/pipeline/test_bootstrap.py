@@ -31,7 +31,7 @@ def vm_rss_kb(pid: int) -> int:
 
 
 class Poller(threading.Thread):
-    """Asks `/explain` over and over; records every answer's status and model version."""
+    """Asks `/v1/explain` over and over; records every answer's status and model version."""
 
     def __init__(self, url: str, word: str) -> None:
         super().__init__(daemon=True)
@@ -44,8 +44,8 @@ class Poller(threading.Thread):
         with httpx.Client(timeout=5.0) as client:
             while not self.stop.is_set():
                 try:
-                    response = client.get(
-                        f"{self.url}/v1/explain", params={"word": self.word, "n_words": 5}
+                    response = client.post(
+                        f"{self.url}/v1/explain", json={"word": self.word, "n_words": 5}
                     )
                     body = response.json() if response.status_code == 200 else {}
                     self.answers.append((response.status_code, body.get("model_version")))

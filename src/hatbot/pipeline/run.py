@@ -61,6 +61,12 @@ def train(paths: Paths, params: Params, on_corpora: Callable[[], None] | None = 
     with store.scratch() as scratch:
         built = build(corpora, params, data.snapshot(), scratch, _lexicon())
         store.add(built.folder, built.version)
+    # When it was last trained (Unix seconds), also when a retrain on the same data gave the
+    # same version: not part of the version; the service exports it for the staleness alert.
+    folder = store.path(built.version)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["trained_at"] = round(time.time(), 3)
+    write_manifest(folder, manifest)
     store.point("staging", built.version)
     return built.version
 
@@ -176,7 +182,17 @@ def promote_staging(paths: Paths, params: Params, apply: bool = True) -> Decisio
     production_metrics = None
     if production is not None and production != store.read("staging"):
         production_metrics = evaluate(paths, params, production)
-    return promote(store, params.promote, production_metrics, apply=apply)
+    decision = promote(store, params.promote, production_metrics, apply=apply)
+    record_decision(store, decision)
+    return decision
+
+
+def record_decision(store: ModelStore, decision: Decision) -> None:
+    """The candidate's manifest keeps its promotion decision (`/v1/model` shows it)."""
+    folder = store.path(decision.candidate)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["promotion"] = decision.as_dict()
+    write_manifest(folder, manifest)
 
 
 @contextmanager

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
-"""Model store client: publish model versions to an HTTP object store and fetch them back.
+"""The remote model store: publish model versions to an HTTP object store, fetch them back.
 
-Standard library only, so that it runs unchanged in the hatbot runtime image (as the
-Deployment's initContainer, mounted from a ConfigMap) and in CI jobs (the promote and
-deploy stages). See docs/LIFECYCLE.md.
+`hatbot model publish|fetch|pointer` (docs/LIFECYCLE.md, "The model store"): CI's
+promote and deploy jobs publish and move pointers; the Deployment's initContainer
+runs `hatbot model fetch` from the runtime image. Standard library HTTP only.
 
 Remote layout under MODEL_STORE_URL (an http(s):// base URL, a file:// URL or a path):
 
@@ -13,26 +12,20 @@ Remote layout under MODEL_STORE_URL (an http(s):// base URL, a file:// URL or a 
     <pointer>.previous        what the pointer named before its last move (for rollbacks)
 
 Versions are immutable: publishing a version that is already there keeps the stored copy.
-The local layout is hatbot's model store: `<store>/<version>/...` plus pointer files.
-
-Commands (exit 0 on success, 1 on an error, 3 when the pointer or version is not in the store):
-
-    fetch --dest DIR [--version V] [--pointer NAME] [--optional]
-    publish --store DIR --version V
-    get-pointer NAME
-    set-pointer NAME VERSION
+The local layout is `hatbot.store.ModelStore`'s, whose version names this module accepts.
 
 Environment: MODEL_STORE_URL (the base URL) and MODEL_STORE_HEADER (optional, one
 `Name: value` header sent with every request, e.g. `Authorization: Bearer ...`).
 In a GitLab job without MODEL_STORE_HEADER, a store under this GitLab's API (its
 generic package registry) gets the job token; no other store ever does.
+Exit codes: 0 success, 1 an error, 3 the pointer or version is not in the store.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
+import http.client
 import io
 import os
 import re
@@ -41,13 +34,18 @@ import sys
 import tarfile
 import tempfile
 import time
+import typing
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+import typer
+
+from hatbot.store import ModelStore
+
 POINTER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 TIMEOUT = 60.0  # seconds per request; a model archive is tens of MB
 ATTEMPTS = 4  # transient errors (5xx, connection) are retried with backoff
@@ -63,7 +61,12 @@ class NotFound(StoreError):
 
 
 def check_version(version: str) -> str:
-    if not VERSION_RE.match(version) or version.endswith((".tar.gz", ".sha256", ".previous")):
+    """`version`, if the local store accepts it and it cannot be taken for another object."""
+    try:
+        ModelStore(Path()).path(version)
+    except ValueError:
+        raise StoreError(f"not a model version name: {version!r}") from None
+    if version.endswith((".tar.gz", ".sha256", ".previous")):
         raise StoreError(f"not a model version name: {version!r}")
     return version
 
@@ -77,7 +80,15 @@ def check_pointer(name: str) -> str:
 class _StripAuthOnRedirect(urllib.request.HTTPRedirectHandler):
     """Follow redirects, but never send the store's credentials to another host."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: typing.IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if (
             new is not None
@@ -322,45 +333,81 @@ def store_header(url: str, env: Mapping[str, str]) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="model_store.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=os.environ.get("MODEL_STORE_URL", ""))
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("fetch", help="download a version (or the one a pointer names)")
-    p.add_argument("--dest", type=Path, required=True, help="the local model store")
-    # No defaults from the environment: CI jobs carry a MODEL_VERSION of their own.
-    p.add_argument("--version", default="", help="this version (empty: the pointer's)")
-    p.add_argument("--pointer", default="production", help="the pointer to write (and follow)")
-    p.add_argument("--optional", action="store_true", help="a missing pointer is not an error")
-    p = sub.add_parser("publish", help="upload a local version folder")
-    p.add_argument("--store", type=Path, required=True, help="the local model store")
-    p.add_argument("--version", required=True)
-    p = sub.add_parser("get-pointer", help="print the version a pointer (or NAME.previous) names")
-    p.add_argument("pointer")
-    p = sub.add_parser("set-pointer", help="move a pointer to a published version")
-    p.add_argument("pointer")
-    p.add_argument("version")
-    args = parser.parse_args(argv)
+# --- the `hatbot model` commands -------------------------------------------------
+
+model_app = typer.Typer(
+    help="The remote model store: publish versions, fetch them, read and move pointers.",
+    no_args_is_help=True,
+)
+pointer_app = typer.Typer(help="Read or move a pointer of the remote store.", no_args_is_help=True)
+model_app.add_typer(pointer_app, name="pointer")
+
+UrlOpt = Annotated[
+    str, typer.Option("--url", envvar="MODEL_STORE_URL", help="Base URL of the remote store.")
+]
+
+
+def _store(url: str) -> Store:
+    return Store(url, store_header(url, os.environ))
+
+
+def _run(command: str, action: typing.Callable[[], object]) -> None:
+    """Run a store action, turning its errors into a message and the documented exit code."""
     try:
-        store = Store(args.url, store_header(args.url, os.environ))
-        if args.command == "fetch":
-            fetch(store, args.dest, args.version or None, args.pointer, args.optional)
-        elif args.command == "publish":
-            publish(store, args.store, args.version)
-        elif args.command == "get-pointer":
-            # `production.previous` is readable too: it is what a rollback goes back to.
-            check_pointer(args.pointer.removesuffix(".previous"))
-            print(store.get_text(args.pointer))
-        elif args.command == "set-pointer":
-            set_pointer(store, args.pointer, args.version)
+        action()
     except NotFound as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_NO_POINTER if args.command in {"fetch", "get-pointer"} else 1
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(EXIT_NO_POINTER if command in {"fetch", "get"} else 1) from None
     except StoreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@model_app.command("fetch")
+def fetch_command(
+    dest: Annotated[Path, typer.Option("--dest", help="The local model store.")],
+    # No default from the environment: CI jobs carry a MODEL_VERSION of their own.
+    version: Annotated[str, typer.Option(help="This version (empty: the pointer's).")] = "",
+    pointer: Annotated[str, typer.Option(help="The pointer to write (and follow).")] = (
+        "production"
+    ),
+    optional: Annotated[bool, typer.Option(help="A missing pointer is not an error.")] = False,
+    url: UrlOpt = "",
+) -> None:
+    """Download a version (or the one a pointer names) into a local model store."""
+    _run("fetch", lambda: fetch(_store(url), dest, version or None, pointer, optional))
+
+
+@model_app.command("publish")
+def publish_command(
+    store: Annotated[Path, typer.Option("--store", help="The local model store.")],
+    version: Annotated[str, typer.Option(help="The version folder to upload.")],
+    url: UrlOpt = "",
+) -> None:
+    """Upload a local version folder (kept as it is if already published)."""
+    _run("publish", lambda: publish(_store(url), store, version))
+
+
+@pointer_app.command("get")
+def pointer_get(
+    name: Annotated[str, typer.Argument(help="A pointer, or NAME.previous.")],
+    url: UrlOpt = "",
+) -> None:
+    """Print the version a pointer names."""
+
+    def show() -> None:
+        # `production.previous` is readable too: it is what a rollback goes back to.
+        check_pointer(name.removesuffix(".previous"))
+        typer.echo(_store(url).get_text(name))
+
+    _run("get", show)
+
+
+@pointer_app.command("set")
+def pointer_set(
+    name: Annotated[str, typer.Argument(help="The pointer to move.")],
+    version: Annotated[str, typer.Argument(help="A published version.")],
+    url: UrlOpt = "",
+) -> None:
+    """Move a pointer to a published version (its old value goes to NAME.previous)."""
+    _run("set", lambda: set_pointer(_store(url), name, version))

@@ -1,4 +1,4 @@
-"""deploy/k8s/base/model_store.py: publish to and fetch from a model store over HTTP or files.
+"""hatbot.remote (`hatbot model ...`): publish to and fetch from a model store over HTTP or files.
 
 The HTTP store is a small in-memory server on 127.0.0.1 that answers GET and PUT
 like an object store (or GitLab's generic package registry) does.
@@ -7,7 +7,6 @@ like an object store (or GitLab's generic package registry) does.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import subprocess
@@ -17,26 +16,13 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from deploy_helpers import K8S
 
-SCRIPT = K8S / "base" / "model_store.py"
+import hatbot.remote as ms
+
 TOKEN_HEADER = ("JOB-TOKEN", "secret-token")
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("model_store", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["model_store"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ms = _load()
 
 
 class ObjectStore(ThreadingHTTPServer):
@@ -305,12 +291,12 @@ def test_empty_url_refused() -> None:
 
 def run_script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
+        [sys.executable, "-m", "hatbot.cli", "model", *args],
         check=False,
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", **env},
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", **env},
     )
 
 
@@ -332,8 +318,8 @@ def test_script_publish_fetch_exit_codes(tmp_path: Path, server: ObjectStore) ->
     src_store = str(tmp_path / "src")
     published = run_script("publish", "--store", src_store, "--version", src.name, env=env)
     assert published.returncode == 0, published.stderr
-    assert run_script("set-pointer", "staging", src.name, env=env).returncode == 0
-    pointer = run_script("get-pointer", "staging", env=env)
+    assert run_script("pointer", "set", "staging", src.name, env=env).returncode == 0
+    pointer = run_script("pointer", "get", "staging", env=env)
     assert (pointer.returncode, pointer.stdout.strip()) == (0, src.name)
 
     # What the initContainer runs, after Kubernetes expanded $(MODEL_VERSION) to "".
@@ -342,7 +328,7 @@ def test_script_publish_fetch_exit_codes(tmp_path: Path, server: ObjectStore) ->
     assert tree(tmp_path / "d" / src.name) == tree(src)
     assert (tmp_path / "d" / "staging").read_text().strip() == src.name
 
-    no_url = run_script("get-pointer", "staging", env={})
+    no_url = run_script("pointer", "get", "staging", env={})
     assert no_url.returncode == 1 and "MODEL_STORE_URL" in no_url.stderr
 
 
