@@ -88,26 +88,26 @@ def bandwidth(size_mb: int = 256, repeat: int = 5) -> dict[str, float]:
 
 def kernels(strategy: Any, repeat: int = 50) -> dict[str, Any]:
     """The inner product the strategy repeats, in the forms the recommendations compare."""
-    space = np.ascontiguousarray(strategy.spaces[0], dtype=np.float32)
+    space = np.ascontiguousarray(strategy.guesser.spaces[0], dtype=np.float32)
     query = space[min(100, len(space) - 1)].copy()
     half = space.astype(np.float16)
     rows = np.flatnonzero(strategy.hintable)
     eligible = np.flatnonzero(strategy.index.eligible)
     sub = np.ascontiguousarray(space[rows])
     stacked = strategy.index.stacked  # all spaces side by side, one pass
-    queries = np.concatenate([s[100] for s in strategy.spaces]).astype(np.float32)
+    queries = np.concatenate([s[100] for s in strategy.guesser.spaces]).astype(np.float32)
     t32 = _best(lambda: space @ query, repeat)
     t16 = _best(lambda: half @ query.astype(np.float16), max(3, repeat // 10))
     tsub = _best(lambda: sub @ query, repeat)
-    tall = _best(lambda: [s @ s[100] for s in strategy.spaces], repeat)
+    tall = _best(lambda: [s @ s[100] for s in strategy.guesser.spaces], repeat)
     tstack = _best(lambda: stacked @ queries, repeat)
     top = _best(lambda: strategy.index.top(space @ query, 60), repeat)
-    axes_query = strategy.axes.T @ queries
-    tproj = _best(lambda: strategy.projected @ axes_query, repeat)
+    axes_query = strategy.guesser.axes.T @ queries
+    tproj = _best(lambda: strategy.guesser.projected @ axes_query, repeat)
     return {
         "vocabulary": len(space),
         "dim": int(space.shape[1]),
-        "spaces": len(strategy.spaces),
+        "spaces": len(strategy.guesser.spaces),
         "space_mb": space.nbytes / MB,
         "hintable_rows": len(rows),
         "eligible_rows": len(eligible),
@@ -118,24 +118,24 @@ def kernels(strategy: Any, repeat: int = 50) -> dict[str, Any]:
         "gemv_all_spaces_ms": tall * 1e3,
         "gemv_stacked_spaces_ms": tstack * 1e3,
         "gemv_top60_ms": top * 1e3,
-        "projection_dims": int(strategy.projected.shape[1]),
-        "projection_mb": strategy.projected.nbytes / MB,
+        "projection_dims": int(strategy.guesser.projected.shape[1]),
+        "projection_mb": strategy.guesser.projected.nbytes / MB,
         "gemv_projection_ms": tproj * 1e3,
     }
 
 
 def shortlist_agreement(strategy: Any, calls: list[Call]) -> str:
     """How many rounds (guesses for one prefix of hints) equal scoring every word."""
-    import hatbot.strategy
+    import hatbot.guesser
 
     hints = {tuple(c.words) for c in calls if c.kind == "guess"}
     longest = [h for h in hints if not any(len(o) > len(h) and o[: len(h)] == h for o in hints)]
     rounds = []
-    for shortlist in (hatbot.strategy.SHORTLIST, 10**9):
-        hatbot.strategy.SHORTLIST = shortlist
-        strategy._rounds.cache_clear()
-        rounds.append([r for h in sorted(longest) for r in strategy._rounds(h, 5)])
-    strategy._rounds.cache_clear()
+    for shortlist in (hatbot.guesser.SHORTLIST, 10**9):
+        hatbot.guesser.SHORTLIST = shortlist
+        strategy.guesser._rounds.cache_clear()
+        rounds.append([r for h in sorted(longest) for r in strategy.guesser._rounds(h, 5)])
+    strategy.guesser._rounds.cache_clear()
     same = sum(a == b for a, b in zip(*rounds, strict=True))
     return f"{same}/{len(rounds[0])}"
 
@@ -154,7 +154,7 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
     times: dict[str, list[float]] = {"explain": [], "guess": []}
     by_hints: dict[int, list[float]] = {}
     for _ in range(passes):
-        strategy._rounds.cache_clear()  # each pass in host order, from no remembered rounds
+        strategy.guesser._rounds.cache_clear()  # each pass in host order, from no remembered rounds
         for call in calls:
             t = time.perf_counter()
             _run(strategy, call)
@@ -168,13 +168,13 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
     fresh: list[float] = []
     for call in calls:
         if call.kind == "guess":
-            strategy._rounds.cache_clear()
+            strategy.guesser._rounds.cache_clear()
             t = time.perf_counter()
             _run(strategy, call)
             fresh.append(time.perf_counter() - t)
 
     # Explanations as the service answers them: from the artifact's precomputed table.
-    strategy._rounds.cache_clear()
+    strategy.guesser._rounds.cache_clear()
     table: list[float] = []
     served: list[float] = []
     for call in calls:
@@ -190,12 +190,13 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
 
     # An untimed pass, in host order, that counts the bytes of index matrices every query
     # reads: the spaces (explain), the projection (first pass) and the rows gathered.
-    originals = (strategy.spaces, strategy.projected, index.stacked, strategy.explain_spaces)
-    strategy.spaces = [s.view(Counting) for s in originals[0]]
-    strategy.projected = originals[1].view(Counting)
+    guesser, explainer = strategy.guesser, strategy.explainer
+    originals = (guesser.spaces, guesser.projected, index.stacked, explainer.spaces)
+    guesser.spaces = [s.view(Counting) for s in originals[0]]
+    guesser.projected = originals[1].view(Counting)
     index.stacked = originals[2].view(Counting)
-    strategy.explain_spaces = [s.view(Counting) for s in originals[3]]
-    strategy._rounds.cache_clear()
+    explainer.spaces = [s.view(Counting) for s in originals[3]]
+    strategy.guesser._rounds.cache_clear()
     read: dict[str, list[int]] = {"explain": [], "guess": []}
     products: dict[str, list[int]] = {"explain": [], "guess": []}
     for call in calls:
@@ -203,7 +204,12 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
         _run(strategy, call)
         read[call.kind].append(Counting.read)
         products[call.kind].append(Counting.products)
-    strategy.spaces, strategy.projected, index.stacked, strategy.explain_spaces = originals
+    (
+        strategy.guesser.spaces,
+        strategy.guesser.projected,
+        index.stacked,
+        strategy.explainer.spaces,
+    ) = originals
 
     # Explanations are prefix-consistent (so one precomputed 10-list answers every n <= 10);
     # the shortlisted rounds equal scoring every word.

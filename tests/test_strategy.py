@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hatbot.explainer import SimulatedGuesser
 from hatbot.game.lexicon import NltkLexicon
 from hatbot.game.rules import clean_explanation, soft_match, too_close
 from hatbot.index import WordIndex
-from hatbot.strategy import Strategy, StrategyParams, _Simulated
+from hatbot.strategy import Strategy, StrategyParams
 
 N_WORDS = (1, 5, 10)
 
@@ -139,19 +140,30 @@ def test_artifact_neighbours_match_its_vectors(tiny_index: WordIndex) -> None:
             assert set(neighbours[i]) == set(expected_neighbours[i])
 
 
+def all_prefix_scores(strategy: Strategy, words: list[str]) -> np.ndarray:
+    """Every word's score for every prefix of the hints: a vocabulary x prefixes matrix."""
+    columns = [
+        strategy.guesser._prefix_scores(words[:k], shortlist=False)[1]
+        for k in range(1, len(words) + 1)
+    ]
+    return np.stack(columns, axis=1)
+
+
 def test_guess_scores_subtract_the_candidates_density(tiny_index: WordIndex) -> None:
     """Each space adds the weighted mean over the hints of cosine minus density (CSLS);
     without the reverse lookup and the prior, that and popularity are the whole score."""
     params = StrategyParams(reverse_weight=0.0, prior_weight=0.0, hint_decay=0.5)
     strategy = Strategy(tiny_index, params)
-    words = [w for w, ok in zip(tiny_index.words, tiny_index.is_word, strict=True) if ok][5:8]
-    scores = strategy._scores(words)
+    words = [w for w, ok in zip(tiny_index.words, tiny_index.in_wordnet, strict=True) if ok][5:8]
+    scores = all_prefix_scores(strategy, words)
     ids = [tiny_index.ids[w] for w in words]
     weights = np.array([1.0, 1 / 1.5, 1 / 2.0])
     for prefix in (1, 3):
         w = weights[:prefix] / weights[:prefix].sum()
-        expected = 0.02 * strategy.popularity.astype(np.float64)
-        for g, (space, density) in enumerate(zip(strategy.spaces, strategy.densities, strict=True)):
+        expected = 0.02 * strategy.guesser.popularity.astype(np.float64)
+        for g, (space, density) in enumerate(
+            zip(strategy.guesser.spaces, strategy.guesser.densities, strict=True)
+        ):
             weight = params.own_weight if g == 0 else params.proxy_weight
             similarity = np.asarray(space) @ np.asarray(space)[ids[:prefix]].T
             expected += weight * ((similarity - density[:, None]) @ w)
@@ -161,17 +173,19 @@ def test_guess_scores_subtract_the_candidates_density(tiny_index: WordIndex) -> 
 def test_density_weight_zero_is_plain_cosine(tiny_index: WordIndex) -> None:
     plain = Strategy(tiny_index, StrategyParams(density_weight=0.0, reverse_weight=0.0))
     csls = Strategy(tiny_index, StrategyParams(reverse_weight=0.0))
-    words = [w for w, ok in zip(tiny_index.words, tiny_index.is_word, strict=True) if ok][5:7]
+    words = [w for w, ok in zip(tiny_index.words, tiny_index.in_wordnet, strict=True) if ok][5:7]
     shift = sum(
         (params_weight * density)
         for params_weight, density in zip(
             [1.0] + [csls.params.proxy_weight] * len(tiny_index.proxies),
-            csls.densities,
+            csls.guesser.densities,
             strict=True,
         )
     )
     np.testing.assert_allclose(
-        plain._scores(words) - csls._scores(words), np.repeat(shift[:, None], 2, axis=1), atol=1e-4
+        all_prefix_scores(plain, words) - all_prefix_scores(csls, words),
+        np.repeat(shift[:, None], 2, axis=1),
+        atol=1e-4,
     )
 
 
@@ -213,8 +227,8 @@ def all_rounds(
     """Every prefix's guesses for each hint list, computed afresh (no remembered rounds)."""
     rounds = []
     for h in hints:
-        strategy._rounds.cache_clear()
-        rounds.append(strategy._rounds(h, 5))
+        strategy.guesser._rounds.cache_clear()
+        rounds.append(strategy.guesser._rounds(h, 5))
     return rounds
 
 
@@ -223,15 +237,15 @@ def test_shortlisted_guesses_equal_scoring_every_word(
 ) -> None:
     """The guesser scores exactly only the words its first pass (the principal-axes
     projection) ranks best: the same guesses as scoring every word, round by round."""
-    import hatbot.strategy
+    import hatbot.guesser
 
     strategy = Strategy(tiny_index)
-    assert len(tiny_index) > 2 * hatbot.strategy.SHORTLIST
+    assert len(tiny_index) > 2 * hatbot.guesser.SHORTLIST
     hints = hint_lists(strategy, targets)
-    rows, _ = strategy._prefix_scores(list(hints[0]), shortlist=True)
-    assert hatbot.strategy.SHORTLIST // 2 < len(rows) < 2 * hatbot.strategy.SHORTLIST
+    rows, _ = strategy.guesser._prefix_scores(list(hints[0]), shortlist=True)
+    assert hatbot.guesser.SHORTLIST // 2 < len(rows) < 2 * hatbot.guesser.SHORTLIST
     shortlisted = all_rounds(strategy, hints)
-    monkeypatch.setattr(hatbot.strategy, "SHORTLIST", 10**9)
+    monkeypatch.setattr(hatbot.guesser, "SHORTLIST", 10**9)
     assert all_rounds(strategy, hints) == shortlisted
 
 
@@ -240,15 +254,17 @@ def test_a_cruder_projection_still_mostly_agrees(
 ) -> None:
     """With 8 axes and 300 words per prefix the first pass is rough, yet most rounds equal
     scoring every word (the default, 64 axes and about 1,000 words, agrees on all of them)."""
-    import hatbot.strategy
+    import hatbot.guesser
     from hatbot.index import principal_projection
 
     strategy = Strategy(tiny_index)
     hints = hint_lists(strategy, targets)
-    monkeypatch.setattr(hatbot.strategy, "SHORTLIST", 10**9)
+    monkeypatch.setattr(hatbot.guesser, "SHORTLIST", 10**9)
     exact = [r for rounds in all_rounds(strategy, hints) for r in rounds]
-    monkeypatch.setattr(hatbot.strategy, "SHORTLIST", 300)
-    strategy.axes, strategy.projected = principal_projection(tiny_index.stacked, dims=8)
+    monkeypatch.setattr(hatbot.guesser, "SHORTLIST", 300)
+    strategy.guesser.axes, strategy.guesser.projected = principal_projection(
+        tiny_index.stacked, dims=8
+    )
     rough = [r for rounds in all_rounds(strategy, hints) for r in rounds]
     same = sum(a == b for a, b in zip(rough, exact, strict=True))
     assert same < len(exact)  # the crude pass does miss a word now and then ...
@@ -265,14 +281,14 @@ def test_remembered_rounds_equal_a_fresh_computation(
     fresh_answers = []
     for h in hints:
         for k in range(1, len(h) + 1):
-            fresh._rounds.cache_clear()
+            fresh.guesser._rounds.cache_clear()
             fresh_answers.append(fresh.guess(list(h[:k]), 5))
     remembered = Strategy(strategy.index)
     answers = [remembered.guess(list(h[:k]), 5) for h in hints for k in range(1, len(h) + 1)]
     assert answers == fresh_answers
     # Each round was computed once.
     prefixes = {h[:k] for h in hints for k in range(1, len(h) + 1)}
-    assert remembered._rounds.cache_info().misses == len(prefixes)
+    assert remembered.guesser._rounds.cache_info().misses == len(prefixes)
 
 
 def test_a_strategy_is_freed_by_reference_counting(tiny_index: WordIndex) -> None:
@@ -301,14 +317,14 @@ def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordInd
     seeds = tiny_index.manifest["twin_seeds"]
     assert len(seeds) >= 2
     models = 1 + len(seeds)
-    assert len(strategy.explain_spaces) == len(strategy.explain_weights) == 1 + 2 * models
-    assert strategy.explain_weights[0] == params.explain_own_weight
+    assert len(strategy.explainer.spaces) == len(strategy.explainer.weights) == 1 + 2 * models
+    assert strategy.explainer.weights[0] == params.explain_own_weight
     for k, proxy in enumerate(tiny_index.proxies):
         assert len(proxy.twins) == len(seeds)
-        spaces = strategy.explain_spaces[1 + models * k : 1 + models * (k + 1)]
+        spaces = strategy.explainer.spaces[1 + models * k : 1 + models * (k + 1)]
         assert spaces[0] is proxy.vectors
         assert all(s is t.vectors for s, t in zip(spaces[1:], proxy.twins, strict=True))
-        weights = strategy.explain_weights[1 + models * k : 1 + models * (k + 1)]
+        weights = strategy.explainer.weights[1 + models * k : 1 + models * (k + 1)]
         assert weights == [params.explain_proxy_weights[proxy.name] / models] * models
         for i, twin in enumerate(proxy.twins):
             # Memory-mapped: the service explains from its table, so a twin stays on disk.
@@ -323,15 +339,15 @@ def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordInd
             chance = proxy.neighbours.shape[1] ** 2 / len(tiny_index)
             assert np.mean(shared) > 5 * chance
     # The guesser reads the proxies only: one space per recipe, as the stacked matrix.
-    assert len(strategy.spaces) == 3
+    assert len(strategy.guesser.spaces) == 3
     # Without twins: one simulated guesser per recipe, with the recipe's whole weight.
     alone = Strategy(tiny_index, StrategyParams(explain_twins=False))
-    assert len(Strategy(tiny_index, StrategyParams(max_twins=0)).explain_spaces) == 3
-    assert len(Strategy(tiny_index, StrategyParams(max_twins=1)).explain_spaces) == 5
+    assert len(Strategy(tiny_index, StrategyParams(max_twins=0)).explainer.spaces) == 3
+    assert len(Strategy(tiny_index, StrategyParams(max_twins=1)).explainer.spaces) == 5
     expected = [tiny_index.vectors] + [p.vectors for p in tiny_index.proxies]
-    assert len(alone.explain_spaces) == len(expected)
-    assert all(a is b for a, b in zip(alone.explain_spaces, expected, strict=True))
-    assert alone.explain_weights[1:] == [
+    assert len(alone.explainer.spaces) == len(expected)
+    assert all(a is b for a, b in zip(alone.explainer.spaces, expected, strict=True))
+    assert alone.explainer.weights[1:] == [
         alone.params.explain_proxy_weights[p.name] for p in tiny_index.proxies
     ]
 
@@ -357,9 +373,10 @@ def _brute_outlook(
 
 
 def test_the_simulated_guesser_counts_the_targets_variants_under_the_soft_check() -> None:
-    """`_Simulated.outlooks` (one partial sort for both checks) equals a plain computation:
-    hard, the target must beat every competitor; soft, the best of the target and its
-    variants must beat the others. One variant lies closer to the hints than the target."""
+    """`SimulatedGuesser.scores_with_each_option` (one partial sort for both checks) equals
+    a plain computation: hard, the target must beat every competitor; soft, the best of the
+    target and its variants must beat the others. One variant lies closer to the hints than
+    the target."""
     rng = np.random.default_rng(7)
     space = rng.standard_normal((400, 16)).astype(np.float32)
     target, hints = 0, [5, 6]
@@ -367,22 +384,24 @@ def test_the_simulated_guesser_counts_the_targets_variants_under_the_soft_check(
     options = np.arange(5, 60)
     rivals = np.arange(1, 400)
     variants = np.isin(rivals, [1, 2])
-    guesser = _Simulated(space, target, options, rivals[::-1].copy(), variants[::-1].copy())
+    guesser = SimulatedGuesser(space, target, options, rivals[::-1].copy(), variants[::-1].copy())
     assert guesser.rivals[:2].tolist() == [2, 1]  # the variants first
     for hint in hints:
         guesser.add(int(np.flatnonzero(options == hint)[0]))
-    open_ = np.flatnonzero(~np.isin(options, hints))
+    selectable = np.flatnonzero(~np.isin(options, hints))
     for k in (1, 5):
-        hard, soft = guesser.outlooks(open_, k, soft=True)
-        alone = guesser.outlooks(open_, k, soft=False)
+        hard, soft = guesser.scores_with_each_option(selectable, k, soft=True)
+        alone = guesser.scores_with_each_option(selectable, k, soft=False)
         assert len(alone) == 1
         assert all(np.array_equal(a, b) for a, b in zip(hard, alone[0], strict=True))
-        for row, option in enumerate(options[open_]):
+        for row, option in enumerate(options[selectable]):
             expected = _brute_outlook(space, target, hints, int(option), [2, 1, *range(3, 400)], k)
             for got, want in zip((hard, soft), expected, strict=True):
                 np.testing.assert_allclose([got[0][row], got[1][row]], want[:2], rtol=1e-4)
-                assert got[2][row] == want[2], (k, option)
-        assert (soft[2] <= hard[2]).all() and (soft[2] < hard[2]).any()
+                # Found: fewer than k competitors beat the target (the count itself is
+                # no longer computed, since the explainer got faster).
+                assert got[2][row] == (want[2] < k), (k, option)
+        assert (soft[2] >= hard[2]).all() and (soft[2] > hard[2]).any()
     # With the hints given so far: the variant beats the target, which the soft check forgives.
     assert guesser.rank() >= 1
     assert guesser.soft_rank() < guesser.rank()

@@ -1,8 +1,14 @@
 """The word index: one model artifact loaded into memory, answering vector queries.
 
-An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`):
+An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`) in the one
+format this module reads, `FORMAT`; an artifact of any other format is refused at load
+(`ArtifactFormatError`: re-export it with `hatbot train`). Its files:
 
-    manifest.json          version, parameters, data checksums, metrics, file checksums
+Required
+
+    manifest.json          format, version, twin_seeds, strategy, data checksums, metrics,
+                           file checksums (`twin_seeds`: a list of integers, empty for a
+                           model without twins)
     vocab.txt              the vocabulary, most frequent first
     counts.npy             corpus count of each word
     vectors.npy            hatbot's own L2-normalised vectors (float32)
@@ -10,15 +16,22 @@ An artifact is a folder written by the pipeline (`hatbot.pipeline.artifact`):
     density.npy            ... and its mean cosine with them (float32)
     stems.txt              NLTK's Snowball stem of each word
     flags.npy              bit 0: WordNet knows the word; bit 1: eligible for a hat
+
+Optional: any number of opponent recipes (a quick model has none), each folder complete
+
     proxy-<name>/vectors.npy      an opponent recipe's vectors of the same vocabulary
     proxy-<name>/neighbours.npy   ... with nearest neighbours and densities in them
     proxy-<name>/density.npy
     proxy-<name>/candidates.npy   hat-eligible word ids ...
     proxy-<name>/hints.npy        ... and the hint ids that recipe's explainer gives for each
     proxy-<name>/extra_words.txt  hints outside the vocabulary, numbered after it
-    proxy-<name>/twins/<seed>/    the same recipe trained on its corpus shuffled by each of
-                                  the manifest's `twin_seeds`: vectors, neighbours and
-                                  densities (the explainer's other models of the recipe)
+    proxy-<name>/twins/<seed>/    for each of the manifest's `twin_seeds`: the same recipe
+                                  trained on its corpus shuffled by that seed (vectors.npy,
+                                  neighbours.npy; the explainer's other models of the recipe)
+
+Optional: the explanation table, both files or neither (a quick model has none, and
+is explained live)
+
     explained.npy          ids of the words whose explanation is precomputed (int32, ascending)
     explanations.npy       their explanations: hint ids (int32), one row each, -1 padded
 
@@ -35,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mmap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,14 +57,9 @@ import numpy as np
 import Stemmer
 from numpy.typing import NDArray
 
-# The format the export writes. 2: explained.npy and explanations.npy are required;
-# 3: neighbours.npy and density.npy in every space; 4: every proxy has its twin (`twin/`);
-# 5: every proxy has a twin per seed of the manifest's `twin_seeds` (`twins/<seed>/`).
+# The format the export writes and the only one the loader reads (the module docstring
+# lists its files): an artifact of another format is re-exported, never patched at load.
 FORMAT = 5
-# Formats the loader reads: an older artifact is served with what it lacks computed at
-# load (nearest neighbours: seconds) or done live (explanations), so new code serves,
-# and the pipeline re-evaluates, models exported before.
-READABLE_FORMATS = (1, 2, 3, 4, 5)
 # Nearest neighbours stored per word and space (their mean similarity is its density).
 NEIGHBOURS = 10
 # Hints precomputed per explained word: the host asks for 5 (10 in earlier tournaments).
@@ -65,6 +74,17 @@ Vector = NDArray[np.float32]
 
 class ArtifactError(RuntimeError):
     """The artifact folder is missing, incomplete or inconsistent."""
+
+
+class ArtifactFormatError(ArtifactError):
+    """The artifact was written in a format this code does not read (older or newer)."""
+
+    def __init__(self, folder: Path, found: object) -> None:
+        super().__init__(
+            f"{folder}: artifact format {found!r}, this service reads {FORMAT}: "
+            "re-export it with `hatbot train`"
+        )
+        self.found = found
 
 
 def file_sha256(path: Path) -> str:
@@ -150,14 +170,6 @@ def side_by_side(folders: list[Path]) -> tuple[Vector, list[Vector]]:
     return stacked, spaces
 
 
-def space_facts(folder: Path, vectors: Vector) -> tuple[NDArray[np.int32], Vector]:
-    """A space's stored nearest neighbours and densities; computed for an artifact older
-    than format 3, which lacks them."""
-    if (folder / "neighbours.npy").is_file() or (folder / "density.npy").is_file():
-        return np.load(folder / "neighbours.npy"), np.load(folder / "density.npy")
-    return nearest_neighbours(np.asarray(vectors))
-
-
 @dataclass(frozen=True)
 class Twin:
     """Another model of an opponent recipe (trained on its corpus shuffled): its vectors of
@@ -171,7 +183,7 @@ class Twin:
     @classmethod
     def load(cls, folder: Path) -> Twin:
         vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-        return cls(vectors=vectors, neighbours=space_facts(folder, vectors)[0])
+        return cls(vectors=vectors, neighbours=np.load(folder / "neighbours.npy"))
 
     def release(self) -> None:
         """Drop the vectors' pages from this process (they stay in the page cache, and a
@@ -190,8 +202,7 @@ class Proxy:
     vectors: Vector
     neighbours: NDArray[np.int32]
     density: Vector
-    # The recipe's other models (one from artifact format 4, one per twin seed from format
-    # 5); none in older artifacts.
+    # The recipe's other models, one per seed of the manifest's `twin_seeds`.
     twins: tuple[Twin, ...]
     # Hint strings the vocabulary lacks, numbered after it.
     extra: dict[str, int]
@@ -204,11 +215,9 @@ class Proxy:
     @classmethod
     def load(cls, folder: Path, size: int, vectors: Vector, twins: list[Path]) -> Proxy:
         """The proxy in `folder`, with the twins in the folders `twins`."""
-        neighbours, density = space_facts(folder, vectors)
         candidates = np.load(folder / "candidates.npy")
         hints = np.load(folder / "hints.npy")
-        extra_file = folder / "extra_words.txt"
-        extra_words = extra_file.read_text().split("\n")[:-1] if extra_file.exists() else []
+        extra_words = (folder / "extra_words.txt").read_text().split("\n")[:-1]
         rows, cols = np.nonzero(hints >= 0)
         hint_ids = hints[rows, cols]
         order = np.argsort(hint_ids, kind="stable")
@@ -217,8 +226,8 @@ class Proxy:
         return cls(
             name=folder.name.removeprefix("proxy-"),
             vectors=vectors,
-            neighbours=neighbours,
-            density=density,
+            neighbours=np.load(folder / "neighbours.npy"),
+            density=np.load(folder / "density.npy"),
             twins=tuple(Twin.load(twin) for twin in twins),
             extra={w: size + i for i, w in enumerate(extra_words)},
             starts=starts,
@@ -232,6 +241,32 @@ class Proxy:
         return self.targets[lo:hi], self.positions[lo:hi]
 
 
+# The explanation table's files: both or neither.
+TABLE_FILES = ("explained.npy", "explanations.npy")
+
+
+def _check_table(
+    folder: Path, size: int, explained: NDArray[np.int32], hints: NDArray[np.int32]
+) -> None:
+    """Refuse a table whose shapes, types, order or ids do not fit a vocabulary of `size`."""
+    if (
+        explained.dtype != np.int32
+        or hints.dtype != np.int32
+        or explained.ndim != 1
+        or hints.shape != (len(explained), EXPLANATION_DEPTH)
+    ):
+        raise ArtifactError(
+            f"{folder} holds explanations of shape {hints.shape} ({hints.dtype}) "
+            f"for {explained.shape} ({explained.dtype}) words"
+        )
+    if explained.size and (
+        explained[0] < 0 or explained[-1] >= size or np.any(np.diff(explained) <= 0)
+    ):
+        raise ArtifactError(f"{folder}/explained.npy is not ascending vocabulary ids")
+    if hints.size and (hints.min() < -1 or hints.max() >= size):
+        raise ArtifactError(f"{folder}/explanations.npy holds ids outside the vocabulary")
+
+
 @dataclass(frozen=True)
 class Explanations:
     """Precomputed explanations: `hints[rows[i]]` holds word i's hint ids when `rows[i] >= 0`."""
@@ -240,25 +275,16 @@ class Explanations:
     hints: NDArray[np.int32]
 
     @classmethod
-    def load(cls, folder: Path, size: int) -> Explanations:
+    def load(cls, folder: Path, size: int) -> Explanations | None:
+        """The table in `folder`, or None when it has neither file (a quick model)."""
+        present = [(folder / name).is_file() for name in TABLE_FILES]
+        if not any(present):
+            return None
+        if not all(present):
+            raise ArtifactError(f"{folder} holds one of {TABLE_FILES} without the other")
         explained = np.load(folder / "explained.npy")
         hints = np.load(folder / "explanations.npy")
-        if (
-            explained.dtype != np.int32
-            or hints.dtype != np.int32
-            or explained.ndim != 1
-            or hints.shape != (len(explained), EXPLANATION_DEPTH)
-        ):
-            raise ArtifactError(
-                f"{folder} holds explanations of shape {hints.shape} ({hints.dtype}) "
-                f"for {explained.shape} ({explained.dtype}) words"
-            )
-        if explained.size and (
-            explained[0] < 0 or explained[-1] >= size or np.any(np.diff(explained) <= 0)
-        ):
-            raise ArtifactError(f"{folder}/explained.npy is not ascending vocabulary ids")
-        if hints.size and (hints.min() < -1 or hints.max() >= size):
-            raise ArtifactError(f"{folder}/explanations.npy holds ids outside the vocabulary")
+        _check_table(folder, size, explained, hints)
         rows = np.full(size, -1, dtype=np.int32)
         rows[explained] = np.arange(len(explained), dtype=np.int32)
         return cls(rows=rows, hints=hints)
@@ -274,75 +300,114 @@ class Explanations:
         return [h for h in self.hints[row, :n_words].tolist() if h >= 0]
 
 
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The artifact's manifest, refused unless it is of this code's `FORMAT`."""
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise ArtifactError(f"{folder} has no manifest.json")
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path} is not valid JSON: {exc}") from exc
+    found = manifest.get("format")
+    # `type(...) is int`: JSON's `true` and `5.0` are not format 5.
+    if type(found) is not int or found != FORMAT:
+        raise ArtifactFormatError(folder, found)
+    return manifest
+
+
+def verify_checksums(folder: Path, manifest: Mapping[str, Any]) -> None:
+    """Refuse the artifact when a file the manifest lists is missing or altered."""
+    for name, expected in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file() or file_sha256(path) != expected:
+            raise ArtifactError(f"{path} is missing or does not match its checksum")
+
+
+def twin_seeds(folder: Path, manifest: Mapping[str, Any], proxies: list[Path]) -> list[int]:
+    """The seeds of every proxy's twins (`twins/<seed>/`): integers (a seed names a folder),
+    exactly the twin folders each proxy holds (none: a model trained with `train.twins`
+    0, or without opponents)."""
+    seeds = manifest.get("twin_seeds")
+    # `type(...) is int`: a bool is no seed, and a string could name any folder.
+    if not isinstance(seeds, list) or not all(type(s) is int for s in seeds):
+        raise ArtifactError(f"{folder}: twin_seeds {seeds!r} are not integers")
+    named = sorted(str(seed) for seed in seeds)
+    for proxy in proxies:
+        twins = proxy / "twins"
+        held = sorted(d.name for d in twins.iterdir()) if twins.is_dir() else []
+        if held != named:
+            raise ArtifactError(f"{proxy} holds twins {held}, the manifest names {named}")
+    return seeds
+
+
 class WordIndex:
     """A loaded artifact: vocabulary, vectors, per-word facts and opponent proxies.
 
+    It is also the host's `Lexicon` (`hatbot.game.rules`: `stem`, `is_word`) for its
+    vocabulary, from the stems and WordNet flags the export stored: serving needs no NLTK.
+
     `explanations=False` skips the precomputed explanations (the export builds an index
     of the unfinished artifact to compute them); `explanation()` then always answers None,
-    as for a format-1 artifact, which has none.
+    as for an artifact without a table.
     """
 
     def __init__(self, folder: Path, verify: bool = True, explanations: bool = True) -> None:
         self.folder = folder
-        manifest_path = folder / "manifest.json"
-        if not manifest_path.is_file():
-            raise ArtifactError(f"{folder} has no manifest.json")
-        try:
-            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ArtifactError(f"{manifest_path} is not valid JSON: {exc}") from exc
-        if self.manifest.get("format") not in READABLE_FORMATS:
-            raise ArtifactError(f"{folder} has artifact format {self.manifest.get('format')}")
+        self.manifest = read_manifest(folder)
         if verify:
-            for name, expected in self.manifest.get("files", {}).items():
-                path = folder / name
-                if not path.is_file() or file_sha256(path) != expected:
-                    raise ArtifactError(f"{path} is missing or does not match its checksum")
+            verify_checksums(folder, self.manifest)
         try:
-            self.words = (folder / "vocab.txt").read_text().split("\n")[:-1]
-            self.stems = (folder / "stems.txt").read_text().split("\n")[:-1]
-            self.counts: NDArray[np.int64] = np.load(folder / "counts.npy")
-            self.flags: NDArray[np.uint8] = np.load(folder / "flags.npy")
-            proxies = sorted(folder.glob("proxy-*"))
-            self.stacked, spaces = side_by_side([folder, *proxies])
-            self.vectors: Vector = spaces[0]
-            self.neighbours, self.density = space_facts(folder, self.vectors)
-            self.proxies = [
-                Proxy.load(p, len(self.words), v, self._twin_folders(p))
-                for p, v in zip(proxies, spaces[1:], strict=True)
-            ]
-            tabled = explanations and (folder / "explained.npy").is_file()
-            self.explanations = Explanations.load(folder, len(self.words)) if tabled else None
+            self._load_tables(explanations)
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{folder} cannot be read: {exc}") from exc
-        size = len(self.words)
-        shapes = [len(self.stems), len(self.counts), len(self.flags), self.vectors.shape[0]]
-        facts = [(self.neighbours, self.density)] + [
-            (p.neighbours, p.density) for p in self.proxies
-        ]
-        shapes += [n for neighbours, density in facts for n in (len(neighbours), len(density))]
-        shapes += [p.vectors.shape[0] for p in self.proxies]
-        shapes += [
-            n for p in self.proxies for t in p.twins for n in (len(t.vectors), len(t.neighbours))
-        ]
-        if size == 0 or any(n != size for n in shapes):
-            raise ArtifactError(f"{folder} holds tables of different lengths: {size}, {shapes}")
+        self._check_lengths()
         self.ids = {w: i for i, w in enumerate(self.words)}
-        self.is_word = (self.flags & IS_WORD).astype(bool)
+        self.in_wordnet = (self.flags & IS_WORD).astype(bool)
         self.eligible = (self.flags & ELIGIBLE).astype(bool)
         self._stemmer = Stemmer.Stemmer("english")
 
-    def _twin_folders(self, proxy: Path) -> list[Path]:
-        """A proxy's twins: one per seed the manifest names (format 5), `twin/` (format 4,
-        optional before), and a missing one is an error (the loader fails reading it)."""
-        if self.manifest["format"] >= 5:
-            seeds = self.manifest.get("twin_seeds")
-            if not isinstance(seeds, list) or not all(type(s) is int for s in seeds):
-                raise ArtifactError(f"{self.folder}: twin_seeds {seeds!r} are not integers")
-            return [proxy / "twins" / str(seed) for seed in seeds]
-        if self.manifest["format"] == 4 or (proxy / "twin").is_dir():
-            return [proxy / "twin"]
-        return []
+    def _load_tables(self, explanations: bool) -> None:
+        """Read every file: the vocabulary's facts, the spaces side by side, the proxies
+        and their twins, and the explanation table unless `explanations` is False."""
+        folder = self.folder
+        self.words = (folder / "vocab.txt").read_text().split("\n")[:-1]
+        self.stems = (folder / "stems.txt").read_text().split("\n")[:-1]
+        self.counts: NDArray[np.int64] = np.load(folder / "counts.npy")
+        self.flags: NDArray[np.uint8] = np.load(folder / "flags.npy")
+        proxies = sorted(folder.glob("proxy-*"))
+        seeds = twin_seeds(folder, self.manifest, proxies)
+        self.stacked, spaces = side_by_side([folder, *proxies])
+        self.vectors: Vector = spaces[0]
+        self.neighbours: NDArray[np.int32] = np.load(folder / "neighbours.npy")
+        self.density: Vector = np.load(folder / "density.npy")
+        self.proxies = [
+            Proxy.load(p, len(self.words), v, [p / "twins" / str(seed) for seed in seeds])
+            for p, v in zip(proxies, spaces[1:], strict=True)
+        ]
+        self.explanations = Explanations.load(folder, len(self.words)) if explanations else None
+
+    def _check_lengths(self) -> None:
+        """Refuse the artifact unless every per-word table has one row per vocabulary word."""
+        lengths = {
+            "stems.txt": len(self.stems),
+            "counts.npy": len(self.counts),
+            "flags.npy": len(self.flags),
+            "vectors.npy": len(self.vectors),
+            "neighbours.npy": len(self.neighbours),
+            "density.npy": len(self.density),
+        }
+        for p in self.proxies:
+            lengths[f"proxy-{p.name}/vectors.npy"] = len(p.vectors)
+            lengths[f"proxy-{p.name}/neighbours.npy"] = len(p.neighbours)
+            lengths[f"proxy-{p.name}/density.npy"] = len(p.density)
+            for k, twin in enumerate(p.twins):
+                lengths[f"proxy-{p.name} twin {k}: vectors.npy"] = len(twin.vectors)
+                lengths[f"proxy-{p.name} twin {k}: neighbours.npy"] = len(twin.neighbours)
+        size = len(self.words)
+        wrong = {name: n for name, n in lengths.items() if n != size}
+        if size == 0 or wrong:
+            raise ArtifactError(f"{self.folder}: {size} words, but tables of lengths {wrong}")
 
     @property
     def version(self) -> str:
@@ -364,6 +429,12 @@ class WordIndex:
         """The host's Snowball stem: the artifact's table, else PyStemmer's (same algorithm)."""
         i = self.ids.get(word)
         return self.stems[i] if i is not None else str(self._stemmer.stemWord(word))
+
+    def is_word(self, word: str) -> bool:
+        """Whether WordNet knows `word`, as the export found it (False outside the
+        vocabulary: the strategy never gives such a hint)."""
+        i = self.ids.get(word)
+        return i is not None and bool(self.in_wordnet[i])
 
     def top(self, scores: NDArray[np.float32], k: int) -> NDArray[np.int64]:
         """Ids of the `k` highest scores, best first."""

@@ -64,20 +64,6 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-class _ModelLexicon:
-    """The artifact's stems and WordNet flags as the rules module's `Lexicon`."""
-
-    def __init__(self, index: WordIndex) -> None:
-        self.index = index
-
-    def stem(self, word: str) -> str:
-        return self.index.stem(word)
-
-    def is_word(self, word: str) -> bool:
-        i = self.index.ids.get(word)
-        return i is not None and bool(self.index.is_word[i])
-
-
 @dataclass(frozen=True)
 class WordReading:
     """How the model read one input word: what it was given, what the host's cleaning made
@@ -172,15 +158,14 @@ class ServedModel:
 
     def closest(self, word: str) -> str | None:
         """The vocabulary word the explainer uses in place of `word` (itself if known)."""
-        i = self.strategy.resolve(word)
+        i = self.strategy.closest_known(word)
         return None if i is None else self.index.words[i]
 
     def hint_modes(self, word: str, hints: list[str]) -> list[list[Criteria]]:
         """For each hint, the host modes whose cleaning keeps it as a clue for `word` (the
         rules module's own check, with the artifact's stems and WordNet flags)."""
-        lexicon = _ModelLexicon(self.index)
         return [
-            [c for c in CRITERIA if clean_explanation(word, [hint], 1, c, lexicon)]
+            [c for c in CRITERIA if clean_explanation(word, [hint], 1, c, self.index)]
             for hint in hints
         ]
 

@@ -37,13 +37,6 @@ class ModelStore:
             raise ValueError(f"{version!r} is not a model version name")
         return self.root / version
 
-    def versions(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and (p / "manifest.json").exists()
-        )
-
     def read(self, pointer: Pointer) -> str | None:
         """The version a pointer names, or None when it is not set."""
         try:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from store_helpers import stored_versions
 from typer.testing import CliRunner
 
 from hatbot.cli import app
@@ -90,7 +91,7 @@ def test_pipeline_promotes_a_first_model_with_a_complete_manifest(
     store = ModelStore(paths.models)
     version = store.read("production")
     assert version is not None and store.read("staging") == version
-    assert store.versions() == [version]
+    assert stored_versions(store) == [version]
     assert not (paths.models / ".incoming").exists()
     assert f"model {version}: score_vs_panel" in output
     assert "promoted: no production model yet" in output
@@ -301,7 +302,7 @@ def test_data_add_then_retrain_trains_on_everything(
     assert result.exit_code == 0, result.output
     store = ModelStore(paths.models)
     new = store.read("staging")
-    assert new is not None and new != old and sorted(store.versions()) == sorted([old, new])
+    assert new is not None and new != old and sorted(stored_versions(store)) == sorted([old, new])
     manifest, old_manifest = _manifest(paths, new), _manifest(paths, old)
     assert manifest["data"]["id"] != old_manifest["data"]["id"]
     assert manifest["data"]["corpus"] == old_manifest["data"]["corpus"]

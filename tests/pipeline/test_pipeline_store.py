@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from store_helpers import stored_versions
 
 from hatbot.store import ModelStore
 
@@ -28,7 +29,7 @@ def test_pointers_name_complete_versions_only(tmp_path: Path) -> None:
     store.point("production", "v1")
     assert store.read("production") == "v1"
     assert store.resolve("production") == tmp_path / "models" / "v1"
-    assert store.versions() == ["v1"]
+    assert stored_versions(store) == ["v1"]
     # Only the pointer file itself remains: the temporary file was renamed over it.
     assert sorted(p.name for p in store.root.iterdir()) == ["production", "v1"]
 

@@ -58,6 +58,19 @@ def is_guessed(word: str, guesses: Iterable[str], criteria: Criteria) -> bool:
     return any(soft_match(word, g) for g in guesses)
 
 
+def hint_survives(word: str, hint: str, criteria: Criteria, lexicon: Lexicon | None) -> bool:
+    """Whether the host keeps `hint` (normalised) as a clue for `word` under `criteria`:
+    GAME.md's checks of one word (not empty, not too close; in hard mode also not of the
+    word's stem and known to WordNet), the same for every hint of an explanation."""
+    if not hint or too_close(word, hint):
+        return False
+    if criteria == "soft":
+        return True
+    if lexicon is None:
+        raise ValueError("the hard criterion needs a lexicon (stems and WordNet)")
+    return lexicon.stem(hint) != lexicon.stem(word) and lexicon.is_word(hint)
+
+
 @dataclass(frozen=True)
 class Cleaning:
     """What the host did to an explanation: the raw answer and the hints it kept."""
@@ -80,15 +93,11 @@ def clean_explanation(
     words = list(reported)
     if criteria == "hard":
         words = words[:n_explain]
+    if criteria == "hard" and lexicon is None:
+        raise ValueError("the hard criterion needs a lexicon (stems and WordNet)")
     words = [normalise(w) for w in words]
-    words = [w for w in words if w and not too_close(word, w)]
-    words = list(dict.fromkeys(words))
-    if criteria == "hard":
-        if lexicon is None:
-            raise ValueError("the hard criterion needs a lexicon (stems and WordNet)")
-        root = lexicon.stem(word)
-        words = [w for w in words if lexicon.stem(w) != root and lexicon.is_word(w)]
-    else:
+    words = [w for w in dict.fromkeys(words) if hint_survives(word, w, criteria, lexicon)]
+    if criteria == "soft":
         words = words[:n_explain]
     return words
 

@@ -134,6 +134,33 @@ def _answer_from_json(data: Mapping[str, Any]) -> Answer:
     return Answer(list(data["words"]), float(data.get("seconds", 0.0)), data.get("failure"))
 
 
+def points_of(name: str, games: Sequence[Game]) -> int:
+    """The points `name` earned in `games`."""
+    return sum(g.points.get(name, 0) for g in games)
+
+
+def failure_counts(answers: Sequence[Answer]) -> tuple[int, int]:
+    """How many answers counted as an empty list (timeouts included), and timeouts alone."""
+    failed = [a.failure for a in answers if a.failure is not None]
+    return len(failed), failed.count(TIMEOUT)
+
+
+def guess_rates(name: str, games: Sequence[Game], attempts: Sequence[int]) -> dict[int, float]:
+    """Attempt k -> share of `games` that `name` guessed within the first k attempts."""
+    if not games:
+        return {k: 0.0 for k in attempts}
+    won_at = [g.guessed_at(name) for g in games]
+    return {k: sum(1 for a in won_at if a is not None and a <= k) / len(games) for k in attempts}
+
+
+def response_times(answers: Sequence[Answer]) -> tuple[float | None, float | None]:
+    """The answers' median and 95th-percentile seconds; None for both without answers."""
+    seconds = [a.seconds for a in answers]
+    if not seconds:
+        return None, None
+    return float(statistics.median(seconds)), float(np.percentile(seconds, 95))
+
+
 @dataclass(frozen=True)
 class TournamentResult:
     """The full log of a tournament, and the leaderboard computed from it."""
@@ -156,38 +183,33 @@ class TournamentResult:
 
     def leaderboard(self, attempts: Sequence[int] = RATE_ATTEMPTS) -> list[LeaderboardRow]:
         """One row per player, best total first (ties by name)."""
-        rows = []
-        for name in self.players:
-            explaining = sum(g.points.get(name, 0) for g in self.games if g.explainer == name)
-            guessing_games = [g for g in self.games if g.explainer != name]
-            guessing = sum(g.points.get(name, 0) for g in guessing_games)
-            won_at = [g.guessed_at(name) for g in guessing_games]
-            rates = {
-                k: sum(1 for a in won_at if a is not None and a <= k) / len(guessing_games)
-                if guessing_games
-                else 0.0
-                for k in attempts
-            }
-            answers = self.answers(name)
-            seconds = [a.seconds for a in answers]
-            rows.append(
-                LeaderboardRow(
-                    name=name,
-                    total=explaining + guessing,
-                    explaining=explaining,
-                    guessing=guessing,
-                    explained=sum(1 for g in self.games if g.explainer == name),
-                    guessing_games=len(guessing_games),
-                    guess_rates=rates,
-                    rejected=sum(g.rejected for g in self.games if g.explainer == name),
-                    calls=len(answers),
-                    failures=sum(1 for a in answers if a.failure is not None),
-                    timeouts=sum(1 for a in answers if a.failure == TIMEOUT),
-                    median_seconds=float(statistics.median(seconds)) if seconds else None,
-                    p95_seconds=float(np.percentile(seconds, 95)) if seconds else None,
-                )
-            )
+        rows = [self.leaderboard_row(name, attempts) for name in self.players]
         return sorted(rows, key=lambda r: (-r.total, r.name))
+
+    def leaderboard_row(self, name: str, attempts: Sequence[int] = RATE_ATTEMPTS) -> LeaderboardRow:
+        """`name`'s results: points as explainer and as guesser, guess rates, calls."""
+        explained = [g for g in self.games if g.explainer == name]
+        guessing_games = [g for g in self.games if g.explainer != name]
+        explaining = points_of(name, explained)
+        guessing = points_of(name, guessing_games)
+        answers = self.answers(name)
+        failures, timeouts = failure_counts(answers)
+        median, p95 = response_times(answers)
+        return LeaderboardRow(
+            name=name,
+            total=explaining + guessing,
+            explaining=explaining,
+            guessing=guessing,
+            explained=len(explained),
+            guessing_games=len(guessing_games),
+            guess_rates=guess_rates(name, guessing_games, attempts),
+            rejected=sum(g.rejected for g in explained),
+            calls=len(answers),
+            failures=failures,
+            timeouts=timeouts,
+            median_seconds=median,
+            p95_seconds=p95,
+        )
 
     def to_json(self, include_seconds: bool = True) -> dict[str, Any]:
         """The log as JSON-able data; without seconds it depends only on what players said."""
@@ -259,10 +281,6 @@ class TournamentResult:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.replace(path)
-
-    @classmethod
-    def read_json(cls, path: Path) -> TournamentResult:
-        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
 def deal(n_players: int, hat_size: int, config: GameConfig) -> list[tuple[int, int, int]]:

@@ -1,0 +1,185 @@
+"""How hatbot guesses: every hint counts, and no guess the host's rules make impossible.
+
+Every vocabulary word is scored by its similarity to the weighted hints in each space
+less its neighbour density (CSLS: an explainer's hints are its nearest neighbours, so a
+hint is evidence for a word in proportion to how it stands out among that word's
+neighbours), by how well the hints match the explanation each proxy recipe would give
+for it (reverse lookup of precomputed hint lists), and by a prior for words a hat can
+hold. Guesses the host's rules make impossible, or that an earlier (missed) guess
+already covered, are skipped; the host asks again only after a miss, so the earlier
+guesses are recomputed rather than remembered.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from numpy.typing import NDArray
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from hatbot.game.rules import normalise, soft_match
+from hatbot.index import Vector, WordIndex, principal_projection
+from hatbot.strategy_params import StrategyParams, common_words, popularity
+
+# How many words per prefix the guesser scores exactly, chosen by a first pass over the
+# principal-axes projection of all spaces; docs/BENCHMARKS.md measures the agreement.
+SHORTLIST = 1000
+# How many hint lists' rounds of guesses each process remembers (least recently used out):
+# the host needs each word in play's previous prefix only, a few KB.
+ROUNDS_CACHED = 4096
+# The guesses of one round.
+Guesses = tuple[str, ...]
+
+
+class Guesser:
+    """Guesses with one loaded `WordIndex`; a pure function of its inputs."""
+
+    def __init__(self, index: WordIndex, params: StrategyParams) -> None:
+        self.index = index
+        self.params = params
+        self.spaces: list[Vector] = [index.vectors] + [p.vectors for p in index.proxies]
+        self.densities: list[Vector] = [index.density] + [p.density for p in index.proxies]
+        # Each space's weight, the weighted sum of a word's densities, and every word's
+        # vectors in all spaces projected on their principal axes (the first pass).
+        self.weights = [params.own_weight] + [params.proxy_weight] * len(index.proxies)
+        self.density_penalty = params.density_weight * sum(
+            (w * d for w, d in zip(self.weights, self.densities, strict=True)),
+            np.zeros(len(index), dtype=np.float32),
+        )
+        self.column_weights = np.concatenate(
+            [
+                np.full(space.shape[1], weight, dtype=np.float32)
+                for weight, space in zip(self.weights, self.spaces, strict=True)
+            ]
+        )
+        self.axes, self.projected = principal_projection(index.stacked)
+        self.prior = index.eligible.astype(np.float32)
+        self.popularity = popularity(index)
+        # A guess's prior and popularity terms, less the density (scores with a known hint).
+        self.base_known = (
+            params.prior_weight * self.prior + 0.02 * self.popularity - self.density_penalty
+        )
+        # Through a weak proxy: the memo held by the guesser does not hold the guesser, so
+        # a replaced model is freed by reference counting (the service freezes the garbage
+        # collector's view of the heap after a load; see `hatbot.serving`).
+        self._rounds = lru_cache(maxsize=ROUNDS_CACHED)(
+            functools.partial(Guesser._rounds_uncached, weakref.proxy(self))
+        )
+        self.fallback = common_words(index)
+
+    def guess(self, hints: Sequence[str], n_words: int) -> list[str]:
+        """Up to `n_words` guesses for the hints, none made already for a shorter prefix."""
+        words = [normalise(h) for h in hints]
+        words = [w for w in dict.fromkeys(words) if w]
+        if not words:
+            return [self.index.words[i] for i in self.fallback[:n_words]]
+        return list(self._rounds(tuple(words), n_words)[-1])
+
+    def _rounds_uncached(self, words: tuple[str, ...], n_words: int) -> tuple[Guesses, ...]:
+        """The guesses for each prefix of the hints, in order: those for the whole list are
+        the answer, the earlier ones (the host asked for them and they missed) are excluded.
+
+        Memoised per process (`self._rounds`): the host asks for the prefixes one after
+        another, so each answer reuses the earlier prefixes' rounds. The cache only saves
+        time: a round is a pure function of its hints, the same computed afresh.
+        """
+        earlier = self._rounds(words[:-1], n_words) if len(words) > 1 else ()
+        previous = [g for round_ in earlier for g in round_]
+        rows, scores = self._prefix_scores(list(words), shortlist=True)
+        guesses = self._pick(rows, scores, list(words), previous, n_words)
+        if len(guesses) < n_words and len(rows) < len(self.index):
+            # The shortlist ran out of words the rules allow: score every word.
+            rows, scores = self._prefix_scores(list(words), shortlist=False)
+            guesses = self._pick(rows, scores, list(words), previous, n_words)
+        return (*earlier, tuple(guesses))
+
+    def _prefix_scores(
+        self, words: list[str], shortlist: bool
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Words worth scoring for the hints `words` and their exact scores.
+
+        A word's score: in each space, its similarity to the weighted mean of the hints
+        less its density, plus the prior, its popularity and the proxies' reverse lookup.
+        With `shortlist`, only the SHORTLIST words best by the projection of that score
+        on the principal axes (one pass over a cache-sized matrix) are scored exactly.
+        """
+        p = self.params
+        n = len(self.index)
+        known = [(j, self.index.ids[w]) for j, w in enumerate(words) if w in self.index.ids]
+        # The terms that need no vector product: prior and popularity, less the density
+        # when a hint is known (its weights sum to 1), plus the reverse lookup.
+        fixed = self.base_known.copy() if known else self.base_known + self.density_penalty
+        if self.index.proxies:
+            fixed += p.reverse_weight * self._reverse(words)
+        if not known:
+            return np.arange(n), fixed
+        mix = np.array([1.0 / (1.0 + p.hint_decay * j) for j, _ in known], dtype=np.float32)
+        mix /= mix.sum()
+        ids = np.array([i for _, i in known], dtype=np.int64)
+        # The weighted mean of the hints in each space, side by side like `index.stacked`.
+        query = (mix @ self.index.stacked[ids]) * self.column_weights
+        if shortlist and n > 2 * SHORTLIST:
+            approx = fixed + self.projected @ (self.axes.T @ query)
+            # About SHORTLIST words: those above the score ranked SHORTLIST / 16 in every
+            # 16th word (a partial sort of 1/16 of the scores instead of all of them).
+            sample = approx[::16]
+            threshold = np.partition(sample, len(sample) - SHORTLIST // 16)[-SHORTLIST // 16]
+            rows = np.flatnonzero(approx >= threshold)
+        else:
+            rows = np.arange(n)
+        return rows, fixed[rows] + self.index.stacked[rows] @ query
+
+    def _reverse(self, words: list[str]) -> NDArray[np.float32]:
+        """How well the hints match each candidate's explanation by each proxy recipe: the
+        mean over hints and proxies of 1 / (1 + 0.1 |position in it - position here|)."""
+        targets, matches = [], []
+        for proxy in self.index.proxies:
+            for j, word in enumerate(words):
+                i = self.index.ids.get(word, proxy.extra.get(word))
+                if i is None:
+                    continue
+                found, positions = proxy.explained_by(i)
+                targets.append(found)
+                matches.append(1.0 / (1.0 + 0.1 * np.abs(positions - j)))
+        if not targets:
+            return np.zeros(len(self.index), dtype=np.float32)
+        total = np.bincount(
+            np.concatenate(targets), weights=np.concatenate(matches), minlength=len(self.index)
+        )
+        return (total / (len(words) * len(self.index.proxies))).astype(np.float32)
+
+    def _pick(
+        self,
+        rows: NDArray[np.int64],
+        scores: NDArray[np.float32],
+        hints: list[str],
+        previous: list[str],
+        n_words: int,
+    ) -> list[str]:
+        """The best-scored words among `rows` the rules allow and no earlier guess covers."""
+        picked: list[str] = []
+        depth = 8 * n_words + 4 * len(previous) + 4 * len(hints)
+        # `too_close` and `soft_match` need the word inside a hint or an earlier guess, or
+        # (`too_close`) at most 2 edits from a hint: quick checks first, one C call each.
+        hinted, guessed = "\n".join(hints), "\n".join(previous)
+        while True:
+            for i in self.index.top(scores, depth):
+                word = self.index.words[int(rows[i])]
+                if (
+                    word in hinted
+                    or process.extractOne(word, hints, scorer=Levenshtein.distance, score_cutoff=2)
+                    or (word in guessed and any(soft_match(word, g) for g in previous))
+                    or any(soft_match(word, g) or soft_match(g, word) for g in picked)
+                ):
+                    continue
+                picked.append(word)
+                if len(picked) == n_words:
+                    return picked
+            if depth >= len(scores):
+                return picked
+            depth, picked = depth * 4, []
