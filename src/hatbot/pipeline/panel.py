@@ -7,6 +7,7 @@ pipeline's, so `game` never imports `pipeline`.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import threading
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from hatbot.game.players import BASELINES
 from hatbot.index import file_sha256
 from hatbot.pipeline import train
 from hatbot.pipeline.train import LIBRARY_DEFAULTS, Job, shuffle_lines
+
+log = logging.getLogger("hatbot.pipeline")
 
 
 def train_baseline_models(
@@ -68,6 +71,16 @@ def train_baseline_models(
             )
         )
         keys[folder] = key
+    if jobs:
+        # Said out loud: a first `hatbot tournament --builtin clean_naive` trains for minutes.
+        log.warning(
+            "training %d baseline model(s) of seed %d (fastText's library defaults: each "
+            "about 800 MB with the default buckets, 4-8 minutes of CPU on the full corpus); "
+            "later runs reuse them from %s",
+            len(jobs),
+            seed,
+            out,
+        )
     try:
         train.run_jobs(jobs, parallel=parallel, stop=stop, report=report)
     finally:
