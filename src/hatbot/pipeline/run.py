@@ -188,7 +188,10 @@ def promote_staging(paths: Paths, params: Params, apply: bool = True) -> Decisio
 
 
 def record_decision(store: ModelStore, decision: Decision) -> None:
-    """The candidate's manifest keeps its promotion decision (`/v1/model` shows it)."""
+    """The candidate's manifest keeps its promotion decision (`/v1/model` shows it); a model
+    already in production keeps the decision that put it there, and its folder unchanged."""
+    if decision.candidate == decision.production:
+        return
     folder = store.path(decision.candidate)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["promotion"] = decision.as_dict()
