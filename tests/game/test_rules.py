@@ -1,4 +1,4 @@
-"""The host's cleaning and checking rules (GAME.md), in both modes, with NLTK's own lexicon."""
+"""The host's cleaning and checking rules (docs/GAME.md), in both modes, with NLTK's own lexicon."""
 
 from __future__ import annotations
 

@@ -128,6 +128,8 @@ def test_a_service_without_a_model_says_what_it_prepares_then_serves(
             assert f"Model {version} is serving." in http.get("/").text
             found = samples(http.get("/metrics").text)
             assert found[("hatbot_model_loaded", ())] == 1
-            assert found[("hatbot_training_progress_ratio", ())] == 1
+            # The progress file is re-read at most once a second (serving.PROGRESS_TTL).
+            ratio = ("hatbot_training_progress_ratio", ())
+            eventually(lambda: samples(http.get("/metrics").text).get(ratio) == 1)
     finally:
         bots.stop_bot(process)

@@ -1,6 +1,6 @@
 """NLTK's Snowball stemmer and WordNet 3.0, set up offline from Debian's WordNet files.
 
-GAME.md: NLTK's reader wants a `lexnames` file and only reads from its own data
+docs/GAME.md: NLTK's reader wants a `lexnames` file and only reads from its own data
 folders, so the Debian files are copied into an `nltk_data/corpora/wordnet`
 folder (once) and `nltk.data.path` points at it. Only the host's rules and the
 hat builder use this; the service reads the same facts from the model artifact.

@@ -2,7 +2,7 @@
 
 Every player answers the host's two questions asynchronously and reports what it
 said, how long it took and, when the host would have seen an empty list, why.
-The HTTP player follows GAME.md to the letter: a reply that is late, not 200, or
+The HTTP player follows docs/GAME.md to the letter: a reply that is late, not 200, or
 not a JSON list of strings is an empty list.
 
 The baselines are what the other teams of the course start from:
@@ -29,7 +29,7 @@ import httpx
 import numpy as np
 from numpy.typing import NDArray
 
-# The host's limits (GAME.md): 1 s for a question, 60 s for the ping before a game.
+# The host's limits (docs/GAME.md): 1 s for a question, 60 s for the ping before a game.
 ANSWER_TIMEOUT = 1.0
 PING_TIMEOUT = 60.0
 
@@ -109,7 +109,7 @@ class StrategyPlayer:
 
 
 class HttpPlayer:
-    """A bot behind a URL, asked exactly as the host asks (GAME.md, "HTTP protocol").
+    """A bot behind a URL, asked exactly as the host asks (docs/GAME.md, "HTTP protocol").
 
     The timeout bounds the whole call (connect, send, wait, read), so a bot that
     trickles its reply is late too. Use it as an async context manager, or call

@@ -1,4 +1,4 @@
-"""The host's rules, exactly as `GAME.md` states them.
+"""The host's rules, exactly as `docs/GAME.md` states them.
 
 One module serves both the game engine (which judges) and the bot's strategy
 (which must never produce what the host rejects). The two word-level facts that
@@ -60,7 +60,7 @@ def is_guessed(word: str, guesses: Iterable[str], criteria: Criteria) -> bool:
 
 def hint_survives(word: str, hint: str, criteria: Criteria, lexicon: Lexicon | None) -> bool:
     """Whether the host keeps `hint` (normalised) as a clue for `word` under `criteria`:
-    GAME.md's checks of one word (not empty, not too close; in hard mode also not of the
+    docs/GAME.md's checks of one word (not empty, not too close; in hard mode also not of the
     word's stem and known to WordNet), the same for every hint of an explanation."""
     if not hint or too_close(word, hint):
         return False
@@ -89,7 +89,7 @@ def clean_explanation(
     criteria: Criteria,
     lexicon: Lexicon | None = None,
 ) -> list[str]:
-    """The hints the host plays from an explanation, in GAME.md's order of steps."""
+    """The hints the host plays from an explanation, in docs/GAME.md's order of steps."""
     words = list(reported)
     if criteria == "hard":
         words = words[:n_explain]

@@ -1,4 +1,4 @@
-"""A tournament as the host plays it (GAME.md), with every answer recorded.
+"""A tournament as the host plays it (docs/GAME.md), with every answer recorded.
 
 Words leave the hat in order. In every round each player explains once, in an
 order shuffled with the tournament's seed; the other players guess. For each

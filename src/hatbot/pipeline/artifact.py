@@ -60,7 +60,7 @@ from hatbot.strategy import Strategy, StrategyParams
 # instead of 12 (docs/BENCHMARKS.md).
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
-# The opponent recipes hatbot models (GAME.md: bots train on the same corpus).
+# The opponent recipes hatbot models (docs/GAME.md: bots train on the same corpus).
 PROXIES = {"starter_kit": "raw", "clean_naive": "clean"}
 # Each recipe is also trained on copies of its corpus with the documents shuffled by the
 # seeds from FIRST_TWIN_SEED on (its "shuffled twins", `train.twins` of them): several

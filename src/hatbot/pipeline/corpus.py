@@ -384,7 +384,7 @@ def _write_corpora(
 
 
 def hat_vocabulary(corpus: Path, lemmatize: Any) -> dict[str, int]:
-    """Hat-eligible words and their counts, by the tournament's method (GAME.md).
+    """Hat-eligible words and their counts, by the tournament's method (docs/GAME.md).
 
     Lowercase letters-only tokens, stop words out, longer than 3 letters, WordNet
     lemmas; kept when max(10, M/100) < count <= M, M a tenth of the top count.

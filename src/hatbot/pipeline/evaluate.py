@@ -1,7 +1,7 @@
 """Evaluation: play the model in tournaments on a held-out hat and report its metrics.
 
 The panel is what other teams field: the starter-kit and clean-naive baseline
-players (GAME.md), trained on the same corpus independently of hatbot's own
+players (docs/GAME.md), trained on the same corpus independently of hatbot's own
 proxies. Every number is measured by the game engine under the host's rules.
 """
 
