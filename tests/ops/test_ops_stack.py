@@ -9,6 +9,7 @@ panel showing "No data" on a bot that just served requests is a broken panel.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import socket
@@ -99,6 +100,7 @@ def prometheus(
     repo: Path,
     require_tool: Callable[[str], str],
     tmp_path_factory: pytest.TempPathFactory,
+    daemon: Callable[..., contextlib.AbstractContextManager[subprocess.Popen[bytes]]],
 ) -> Iterator[str]:
     """A real Prometheus scraping `live_bot`; always stopped at the end of the module."""
     binary = require_tool("prometheus")
@@ -107,40 +109,14 @@ def prometheus(
     config.write_text(yaml.safe_dump(scrape_config_for(live_bot, repo)), encoding="utf-8")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with (workdir / "prometheus.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(
-                        f"prometheus exited: {(workdir / 'prometheus.log').read_text()[-2000:]}"
-                    )
-                try:
-                    if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("prometheus did not become ready in 30 s")
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with daemon(argv, f"{url}/-/ready", workdir / "prometheus.log"):
+        yield url
 
 
 def send_traffic(bot: str) -> None:
