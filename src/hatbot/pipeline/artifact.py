@@ -53,7 +53,7 @@ from hatbot.pipeline.train import (
     normalise_rows,
     shuffle_lines,
 )
-from hatbot.strategy import Strategy, StrategyParams
+from hatbot.strategy import Strategy
 
 # One BLAS thread per explanation worker: each call is a chain of small matrix products,
 # and with OpenBLAS's default threads on a busy machine one explanation took 410 ms
@@ -186,6 +186,7 @@ def explain_share(folder: Path, out: Path, part: int, parts: int) -> None:
     strategy = Strategy(index)
     ids = explained_words(index, strategy)[part::parts]
     hints = np.full((len(ids), EXPLANATION_DEPTH), -1, dtype=np.int32)
+    (out / f"of-{part}.txt").write_text(str(len(ids)))
     bar = tqdm(ids, desc="explanations", unit="word", disable=part != 0, mininterval=5)
     for row, i in enumerate(bar):
         words = strategy.explain(index.words[i], EXPLANATION_DEPTH)
@@ -225,7 +226,7 @@ def precompute_explanations(
             for part in range(parts)
         ]
         try:
-            codes = _wait_counting(workers, out, total=_explained_count(folder, strategy))
+            codes = _wait_counting(workers, out)
         finally:
             for worker in workers:
                 if worker.poll() is None:
@@ -239,22 +240,22 @@ def precompute_explanations(
     return ids[order].astype(np.int32), hints[order].astype(np.int32)
 
 
-def _explained_count(folder: Path, strategy: dict[str, Any]) -> int:
-    """How many words the table will hold (for the progress shown meanwhile)."""
-    index = WordIndex(folder, verify=False, explanations=False)
-    return len(explained_words(index, Strategy(index, StrategyParams(**strategy))))
-
-
-def _wait_counting(workers: list[subprocess.Popen[bytes]], out: Path, total: int) -> list[int]:
-    """Wait for the explanation workers, noting in the run's progress how far they are."""
+def _wait_counting(workers: list[subprocess.Popen[bytes]], out: Path) -> list[int]:
+    """Wait for the explanation workers, noting in the run's progress how far they are (each
+    worker writes its share's size, `of-<part>.txt`, and its count so far, `done-<part>.txt`)."""
     while any(worker.poll() is None for worker in workers):
-        done = 0
-        for count in out.glob("done-*.txt"):
-            with contextlib.suppress(OSError, ValueError):
-                done += int(count.read_text() or 0)
-        steps.progress(step="explanations", done=done, of=total)
+        steps.progress(step="explanations", done=_sum(out, "done-*.txt"), of=_sum(out, "of-*.txt"))
         time.sleep(1.0)
     return [int(worker.returncode) for worker in workers]
+
+
+def _sum(folder: Path, pattern: str) -> int:
+    """The sum of the numbers in the files `pattern` names (one a file; unreadable: 0)."""
+    total = 0
+    for count in folder.glob(pattern):
+        with contextlib.suppress(OSError, ValueError):
+            total += int(count.read_text() or 0)
+    return total
 
 
 @dataclass(frozen=True)

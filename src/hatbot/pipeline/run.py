@@ -324,8 +324,10 @@ def first_run(paths: Paths, params: Params, track: bool = True) -> list[dict[str
     store = ModelStore(paths.models)
     summaries = []
     production = store.read("production")
-    if production is not None and not is_quick(WordIndex(store.path(production)).manifest):
-        return []
+    if production is not None:
+        manifest = json.loads((store.path(production) / "manifest.json").read_text())
+        if not is_quick(manifest):
+            return []
     try:
         if production is None:
             steps.reset(paths.models, model="quick")
