@@ -1,16 +1,18 @@
 """Measure hatbot's strength the fair way (docs/STRATEGY.md) and print the table.
 
-Two tournaments per criterion on the same held-out hat with the same panel (the
-starter-kit and clean-naive baselines): panel + hatbot, and panel + a second,
-independently trained clean-naive player. hatbot is compared with that second
-player, whose explaining points depend on the same guessers.
+Two tournaments per setting on the same hat with the same panel (one bot per recipe of
+`hatbot.game.recipes`, trained on the corpus shuffled by seed 0): panel + hatbot, and
+panel + a second, independently trained clean-naive player (seed 1). hatbot is compared
+with that second player, whose explaining points depend on the same guessers. Settings:
+each criterion, hint count (`--n-explain 5 10`) and hat (`--hats heldout everyday`: the
+held-out half of the tournament's corpus words, and of the everyday words).
 
     poetry run python scripts/strength.py --hat-size 200 --seed 0 [--set strategy.k=v ...]
 
-`--diagnose` plays each role apart instead, on every hat word: hatbot and the second
-clean-naive player each explain every word once to the panel's guessers (explaining),
-and each guess every word the panel explains (guessing). Points are counted as in a
-game, per guesser (explaining) or per explainer (guessing), with the attempt that won.
+`--without RECIPE` plays hatbot without its proxy of that recipe (what modelling it is
+worth). `--diagnose` plays each role apart instead, on every hat word: hatbot and the
+second clean-naive player each explain every word once to the panel's guessers
+(explaining), and each guess every word the panel explains (guessing).
 """
 
 from __future__ import annotations
@@ -21,13 +23,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from hatbot.game.hat import EVERYDAY_HAT, build_hat, read_hat
 from hatbot.game.lexicon import NltkLexicon
-from hatbot.game.players import (
-    CleanNaivePlayer,
-    Player,
-    StarterKitPlayer,
-    StrategyPlayer,
-)
+from hatbot.game.players import Player, StrategyPlayer, recipe_player
+from hatbot.game.recipes import RECIPES
 from hatbot.game.report import format_leaderboard
 from hatbot.game.rules import Criteria, clean, is_guessed
 from hatbot.game.tournament import GameConfig, play_tournament
@@ -39,6 +38,8 @@ from hatbot.pipeline.params import Params
 from hatbot.store import ModelStore
 from hatbot.strategy import Strategy, StrategyParams
 
+KEYS = ("total", "guessing", "explaining", "rejected", "guessed_by_1")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,16 +48,19 @@ def main() -> None:
     parser.add_argument("--hat-size", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--part", default="heldout", choices=["heldout", "tune"])
+    parser.add_argument("--hats", nargs="+", default=["corpus"], choices=["corpus", "everyday"])
     parser.add_argument("--criteria", nargs="+", default=["soft", "hard"])
-    parser.add_argument("--n-explain", type=int, default=5)
+    parser.add_argument("--n-explain", type=int, nargs="+", default=[5])
     parser.add_argument("--n-guess", type=int, default=5)
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--without", action="append", default=[], choices=list(RECIPES))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--json", type=Path, help="Write the numbers here.")
     parser.add_argument(
         "--no-reference", action="store_true", help="Skip the second clean-naive player."
     )
     parser.add_argument(
-        "--panel", type=Path, help="Folder of already trained baselines (<kind>/model.bin)."
+        "--panel", type=Path, help="Folder of already trained baselines (<recipe>/model.bin)."
     )
     parser.add_argument(
         "--reference",
@@ -74,78 +78,119 @@ def main() -> None:
     if folder is None:
         raise SystemExit(f"no production model in {args.models_dir}")
     index = WordIndex(folder)
+    index.proxies = [p for p in index.proxies if p.name not in args.without]
     strategy_params = StrategyParams.of_model(index.manifest).model_dump()
     for item in args.overrides:
         key, _, value = item.partition("=")
         strategy_params[key.removeprefix("strategy.")] = json.loads(value)
-    strategy = Strategy(index, StrategyParams(**strategy_params))
+    chosen = StrategyParams(**strategy_params)
 
-    second = None
-    if args.reference is not None and not args.no_reference:
-        second = {kind: args.reference / kind / "model.bin" for kind in ("clean_naive",)}
-    if args.panel is not None:
-        panel = {kind: args.panel / kind / "model.bin" for kind in ("starter_kit", "clean_naive")}
-    else:
-        corpora = prepare(DataStore(args.data_dir), params.preprocess)
-        panel = train_baseline_models(
-            corpora.clean, corpora.raw, corpora.clean.parent / "panel-seed0", seed=0
-        )
-        if not args.no_reference:
-            second = train_baseline_models(
-                corpora.clean, corpora.raw, corpora.clean.parent / "panel-seed1", seed=1
-            )
-    evaluate = params.evaluate.model_copy(update={"hat_size": args.hat_size, "seed": args.seed})
-    hat = heldout_hat(index, evaluate)
-    if args.part == "tune":
-        from hatbot.game.hat import build_hat
-
-        eligible = [w for w, ok in zip(index.words, index.eligible, strict=True) if ok]
-        hat = build_hat(eligible, args.hat_size, args.seed, "tune")
+    panel, second = panel_models(args, params)
+    hats = {kind: hat_of(kind, index, params, args) for kind in args.hats}
     lexicon = NltkLexicon()
-    starter = StarterKitPlayer("starter_kit", panel["starter_kit"])
-    naive = CleanNaivePlayer("clean_naive", panel["clean_naive"])
-    challengers: list[Player] = [StrategyPlayer("hatbot", strategy)]
-    if second is not None:
-        challengers.append(CleanNaivePlayer("clean_naive_2", second["clean_naive"]))
+    opponents = [recipe_player(name, RECIPES[name], panel[name]) for name in args.recipes]
+
+    def challengers() -> list[Player]:
+        # A fresh strategy per tournament: its estimate of the hat's kind starts empty.
+        players: list[Player] = [StrategyPlayer("hatbot", Strategy(index, chosen))]
+        if second is not None:
+            players.append(recipe_player("clean_naive_2", RECIPES["clean_naive"], second))
+        return players
 
     if args.diagnose:
-        diagnose(challengers, [starter, naive], hat, args, lexicon)
+        for kind, hat in hats.items():
+            print(f"\n{kind} hat")
+            diagnose(challengers(), opponents, hat, args, lexicon)
         return
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for criteria in args.criteria:
-        config = GameConfig(args.n_explain, args.n_guess, criteria, args.seed)  # type: ignore[arg-type]
-        rows = {}
-        for challenger in challengers:
-            players: list[Player] = [starter, naive, challenger]
-            result = asyncio.run(play_tournament(players, hat, config, lexicon))
-            board = result.leaderboard()
-            if args.leaderboards:
-                print(f"\n{criteria}, panel + {challenger.name}\n{format_leaderboard(board)}")
-            row = next(r for r in board if r.name == challenger.name)
-            rows[challenger.name] = {
-                "total": row.total,
-                "explaining": row.explaining,
-                "guessing": row.guessing,
-                "rejected": row.rejected,
-                "guessed_by_1": row.guess_rates.get(1, 0.0),
-                "guessed_by_5": row.guess_rates.get(5, 0.0),
-            }
-        results[criteria] = rows
+    for kind, hat in hats.items():
+        for n_explain in args.n_explain:
+            for criteria in args.criteria:
+                setting = f"{kind} {n_explain} {criteria}"
+                config = GameConfig(n_explain, args.n_guess, criteria, args.seed)  # type: ignore[arg-type]
+                rows = {}
+                for challenger in challengers():
+                    players = [*opponents, challenger]
+                    result = asyncio.run(play_tournament(players, hat, config, lexicon))
+                    board = result.leaderboard()
+                    if args.leaderboards:
+                        print(f"\n{setting}, panel + {challenger.name}")
+                        print(format_leaderboard(board))
+                    row = next(r for r in board if r.name == challenger.name)
+                    rows[challenger.name] = {
+                        "total": row.total,
+                        "explaining": row.explaining,
+                        "guessing": row.guessing,
+                        "rejected": row.rejected,
+                        "guessed_by_1": row.guess_rates.get(1, 0.0),
+                    }
+                results[setting] = rows
+                print(f"{setting}: " + ", ".join(f"{n} {r['total']:g}" for n, r in rows.items()))
 
     print(
-        f"\nhat: {len(hat)} words ({args.part}), seed {args.seed}, "
-        f"{args.n_explain} hints, {args.n_guess} guesses, model {index.version}"
+        "\nhats: "
+        + ", ".join(f"{k} {len(h)} words" for k, h in hats.items())
+        + f" ({args.part}), seed {args.seed}, {args.n_guess} guesses, model {index.version}, "
+        f"panel {' '.join(args.recipes)}"
+        + (f", without {' '.join(args.without)}" if args.without else "")
     )
-    print("| criteria | points | hatbot | clean_naive_2 | ratio |")
-    print("|---|---|---:|---:|---:|")
-    for criteria, rows in results.items():
-        for key in ("total", "guessing", "explaining", "rejected", "guessed_by_1", "guessed_by_5"):
-            a, b = rows["hatbot"][key], rows.get("clean_naive_2", {}).get(key, 0)
-            ratio = f"{a / b:.2f}x" if b else "-"
-            fmt = "{:.0%}" if key.startswith("guessed") else "{:g}"
-            print(f"| {criteria} | {key} | {fmt.format(a)} | {fmt.format(b)} | {ratio} |")
+    print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def panel_models(args: argparse.Namespace, params: Params) -> tuple[dict[str, Path], Path | None]:
+    """The panel's model of each recipe, and the reference clean-naive model (or None)."""
+    if args.panel is not None:
+        panel = {name: args.panel / name / "model.bin" for name in args.recipes}
+        second = None
+        if args.reference is not None and not args.no_reference:
+            second = args.reference / "clean_naive" / "model.bin"
+        return panel, second
+    corpora = prepare(DataStore(args.data_dir), params.preprocess)
+    panel = train_baseline_models(
+        corpora.clean, corpora.raw, corpora.clean.parent / "panel-seed0", 0, recipes=args.recipes
+    )
+    if args.no_reference:
+        return panel, None
+    reference = train_baseline_models(
+        corpora.clean,
+        corpora.raw,
+        corpora.clean.parent / "panel-seed1",
+        1,
+        recipes=("clean_naive",),
+    )
+    return panel, reference["clean_naive"]
+
+
+def hat_of(kind: str, index: WordIndex, params: Params, args: argparse.Namespace) -> list[str]:
+    """The hat of a kind: the tournament's (corpus words) or everyday words, of `args.part`."""
+    if kind == "everyday":
+        words = [w for w in read_hat(EVERYDAY_HAT) if w in index.ids]
+        return build_hat(words, args.hat_size, args.seed, args.part)
+    if args.part == "tune":
+        eligible = [w for w, ok in zip(index.words, index.eligible, strict=True) if ok]
+        return build_hat(eligible, args.hat_size, args.seed, "tune")
+    evaluate = params.evaluate.model_copy(update={"hat_size": args.hat_size, "seed": args.seed})
+    return heldout_hat(index, evaluate)
+
+
+def print_table(results: dict[str, dict[str, dict[str, float]]]) -> None:
+    """One row per setting: hatbot, clean_naive_2 and their ratio for each kind of points."""
+    print("| hat | hints | criteria | " + " | ".join(KEYS) + " |")
+    print("|---|---:|---|" + "---:|" * len(KEYS))
+    for setting, rows in results.items():
+        cells = []
+        for key in KEYS:
+            a = rows["hatbot"][key]
+            b = rows.get("clean_naive_2", {}).get(key)
+            if key == "guessed_by_1":
+                cells.append(f"{a:.0%}" + (f" / {b:.0%}" if b is not None else ""))
+            elif key == "rejected" or not b:
+                cells.append(f"{a:g}" + (f" / {b:g}" if b is not None else ""))
+            else:
+                cells.append(f"{a:g} / {b:g} = **{a / b:.2f}x**")
+        print("| " + " | ".join(setting.split(" ")) + " | " + " | ".join(cells) + " |")
 
 
 async def _points(
@@ -180,7 +225,7 @@ def diagnose(
     lexicon: NltkLexicon,
 ) -> None:
     """Print each challenger's explaining and guessing points, role by role."""
-    n, g = args.n_explain, args.n_guess
+    n, g = args.n_explain[0], args.n_guess
     print(f"\nhat: {len(hat)} words ({args.part}), seed {args.seed}, {n} hints, {g} guesses")
     names = [c.name for c in challengers]
     print("| criteria | role | by | " + " | ".join(names) + " |")

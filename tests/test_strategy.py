@@ -161,10 +161,13 @@ def test_guess_scores_subtract_the_candidates_density(tiny_index: WordIndex) -> 
     for prefix in (1, 3):
         w = weights[:prefix] / weights[:prefix].sum()
         expected = 0.02 * strategy.guesser.popularity.astype(np.float64)
-        for g, (space, density) in enumerate(
-            zip(strategy.guesser.spaces, strategy.guesser.densities, strict=True)
+        for name, space, density in zip(
+            strategy.guesser.names,
+            strategy.guesser.spaces,
+            strategy.guesser.densities,
+            strict=True,
         ):
-            weight = params.own_weight if g == 0 else params.proxy_weight
+            weight = params.own_weight if name == "own" else params.proxy_weights.get(name, 0.0)
             similarity = np.asarray(space) @ np.asarray(space)[ids[:prefix]].T
             expected += weight * ((similarity - density[:, None]) @ w)
         np.testing.assert_allclose(scores[:, prefix - 1], expected, atol=1e-4)
@@ -177,7 +180,7 @@ def test_density_weight_zero_is_plain_cosine(tiny_index: WordIndex) -> None:
     shift = sum(
         (params_weight * density)
         for params_weight, density in zip(
-            [1.0] + [csls.params.proxy_weight] * len(tiny_index.proxies),
+            [1.0] + [csls.params.proxy_weights.get(p.name, 0.0) for p in tiny_index.proxies],
             csls.guesser.densities,
             strict=True,
         )

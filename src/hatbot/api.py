@@ -125,10 +125,14 @@ def played(hints: list[str], settings: Settings) -> list[str]:
     return list(dict.fromkeys(hints))[: settings.max_played_hints]
 
 
-def explain_words(model: ServedModel, word: str, n_words: int, metrics: Metrics) -> list[str]:
+def explain_words(
+    model: ServedModel, word: str, n_words: int, metrics: Metrics, host: bool = False
+) -> list[str]:
+    """The model's hints; `host`: the host protocol's call, whose word is a draw from the
+    tournament's hat (it feeds the estimate of the hat's kind; a person's does not)."""
     if not model.knows(word):
         metrics.unknown_words.labels("explain").inc()
-    words = model.explain(word, n_words)
+    words = model.explain(word, n_words, observe=host)
     metrics.answers.labels("explain").inc()
     if len(words) < n_words:
         metrics.short_answers.labels("explain").inc()
@@ -223,7 +227,7 @@ async def explain(
     None of them is one the host's cleaning deletes (in `soft` or `hard` mode).
     """
     return explain_words(
-        model, read_word(word, settings), check_n_words(n_words, settings), metrics
+        model, read_word(word, settings), check_n_words(n_words, settings), metrics, host=True
     )
 
 

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Hints a guess plays (the first distinct ones): the guesser replays every prefix,
     # so its work grows with the square of this; 100 hints took seconds and blocked the loop.
     max_played_hints: int = Field(default=10, ge=1, le=100)
+    # Explain calls the estimate of the hat's kind remembers (the kind of each word, never
+    # the word; hatbot.hat_kind); 0 turns the estimate off (the tournament's corpus hat).
+    hat_memory: int = Field(default=100, ge=0, le=100_000)
     # How often the service checks whether the pointer moved (seconds); 0 disables reloads.
     reload_interval: float = Field(default=5.0, ge=0)
 

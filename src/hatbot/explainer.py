@@ -156,6 +156,10 @@ class Explainer:
         self.spaces, self.neighbours = [index.vectors], [index.neighbours]
         self.weights = [params.explain_own_weight]
         for proxy in index.proxies:
+            # A recipe without a weight is not simulated (its bots guess too poorly to aim at).
+            weight = params.explain_proxy_weights.get(proxy.name, 0.0)
+            if weight <= 0:
+                continue
             models = [(proxy.vectors, proxy.neighbours)]
             if params.explain_twins:
                 twins = proxy.twins[: params.max_twins]
@@ -163,7 +167,6 @@ class Explainer:
             for vectors, neighbours in models:
                 self.spaces.append(vectors)
                 self.neighbours.append(neighbours)
-                weight = params.explain_proxy_weights.get(proxy.name, 1.0)
                 self.weights.append(weight / len(models))
         self.popularity = popularity(index)
         self.hintable = index.counts >= params.min_hint_count

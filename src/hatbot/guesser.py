@@ -3,11 +3,12 @@
 Every vocabulary word is scored by its similarity to the weighted hints in each space
 less its neighbour density (CSLS: an explainer's hints are its nearest neighbours, so a
 hint is evidence for a word in proportion to how it stands out among that word's
-neighbours), by how well the hints match the explanation each proxy recipe would give
-for it (reverse lookup of precomputed hint lists), and by a prior for words a hat can
-hold. Guesses the host's rules make impossible, or that an earlier (missed) guess
-already covered, are skipped; the host asks again only after a miss, so the earlier
-guesses are recomputed rather than remembered.
+neighbours), by how well the hints match the explanation each opponent recipe would give
+for it (reverse lookup of precomputed hint lists, the recipes weighted by how well each
+explains the hints so far: a posterior over who explained, from the hints alone), and by
+a prior for words a hat can hold. Guesses the host's rules make impossible, or that an
+earlier (missed) guess already covered, are skipped; the host asks again only after a
+miss, so the earlier guesses are recomputed rather than remembered.
 """
 
 from __future__ import annotations
@@ -42,11 +43,15 @@ class Guesser:
     def __init__(self, index: WordIndex, params: StrategyParams) -> None:
         self.index = index
         self.params = params
+        # The spaces scored (hatbot's own, "own", and each weighted recipe's), their
+        # weights, the weighted sum of a word's densities, and every word's vectors in all
+        # spaces projected on their principal axes (the first pass).
+        self.names = ["own"] + [p.name for p in index.proxies]
         self.spaces: list[Vector] = [index.vectors] + [p.vectors for p in index.proxies]
         self.densities: list[Vector] = [index.density] + [p.density for p in index.proxies]
-        # Each space's weight, the weighted sum of a word's densities, and every word's
-        # vectors in all spaces projected on their principal axes (the first pass).
-        self.weights = [params.own_weight] + [params.proxy_weight] * len(index.proxies)
+        self.weights = [params.own_weight] + [
+            params.proxy_weights.get(p.name, 0.0) for p in index.proxies
+        ]
         self.density_penalty = params.density_weight * sum(
             (w * d for w, d in zip(self.weights, self.densities, strict=True)),
             np.zeros(len(index), dtype=np.float32),
@@ -59,6 +64,8 @@ class Guesser:
         )
         self.axes, self.projected = principal_projection(index.stacked)
         self.prior = index.eligible.astype(np.float32)
+        # Where the prior moves on an everyday hat (`hatbot.hat_kind`): to the common words.
+        self.everyday_shift = params.prior_weight * (index.common.astype(np.float32) - self.prior)
         self.popularity = popularity(index)
         # A guess's prior and popularity terms, less the density (scores with a known hint).
         self.base_known = (
@@ -72,15 +79,19 @@ class Guesser:
         )
         self.fallback = common_words(index)
 
-    def guess(self, hints: Sequence[str], n_words: int) -> list[str]:
-        """Up to `n_words` guesses for the hints, none made already for a shorter prefix."""
+    def guess(self, hints: Sequence[str], n_words: int, everyday: float = 0.0) -> list[str]:
+        """Up to `n_words` guesses for the hints, none made already for a shorter prefix;
+        `everyday`: the probability that the hat holds everyday words rather than the
+        corpus's mid-frequency ones (`hatbot.hat_kind`), in tenths."""
         words = [normalise(h) for h in hints]
         words = [w for w in dict.fromkeys(words) if w]
         if not words:
             return [self.index.words[i] for i in self.fallback[:n_words]]
-        return list(self._rounds(tuple(words), n_words)[-1])
+        return list(self._rounds(tuple(words), n_words, round(everyday, 1))[-1])
 
-    def _rounds_uncached(self, words: tuple[str, ...], n_words: int) -> tuple[Guesses, ...]:
+    def _rounds_uncached(
+        self, words: tuple[str, ...], n_words: int, everyday: float = 0.0
+    ) -> tuple[Guesses, ...]:
         """The guesses for each prefix of the hints, in order: those for the whole list are
         the answer, the earlier ones (the host asked for them and they missed) are excluded.
 
@@ -88,18 +99,18 @@ class Guesser:
         another, so each answer reuses the earlier prefixes' rounds. The cache only saves
         time: a round is a pure function of its hints, the same computed afresh.
         """
-        earlier = self._rounds(words[:-1], n_words) if len(words) > 1 else ()
+        earlier = self._rounds(words[:-1], n_words, everyday) if len(words) > 1 else ()
         previous = [g for round_ in earlier for g in round_]
-        rows, scores = self._prefix_scores(list(words), shortlist=True)
+        rows, scores = self._prefix_scores(list(words), shortlist=True, everyday=everyday)
         guesses = self._pick(rows, scores, list(words), previous, n_words)
         if len(guesses) < n_words and len(rows) < len(self.index):
             # The shortlist ran out of words the rules allow: score every word.
-            rows, scores = self._prefix_scores(list(words), shortlist=False)
+            rows, scores = self._prefix_scores(list(words), shortlist=False, everyday=everyday)
             guesses = self._pick(rows, scores, list(words), previous, n_words)
         return (*earlier, tuple(guesses))
 
     def _prefix_scores(
-        self, words: list[str], shortlist: bool
+        self, words: list[str], shortlist: bool, everyday: float = 0.0
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """Words worth scoring for the hints `words` and their exact scores.
 
@@ -114,6 +125,8 @@ class Guesser:
         # The terms that need no vector product: prior and popularity, less the density
         # when a hint is known (its weights sum to 1), plus the reverse lookup.
         fixed = self.base_known.copy() if known else self.base_known + self.density_penalty
+        if everyday:
+            fixed += np.float32(everyday) * self.everyday_shift
         if self.index.proxies:
             fixed += p.reverse_weight * self._reverse(words)
         if not known:
@@ -135,23 +148,44 @@ class Guesser:
         return rows, fixed[rows] + self.index.stacked[rows] @ query
 
     def _reverse(self, words: list[str]) -> NDArray[np.float32]:
-        """How well the hints match each candidate's explanation by each proxy recipe: the
-        mean over hints and proxies of 1 / (1 + 0.1 |position in it - position here|)."""
-        targets, matches = [], []
-        for proxy in self.index.proxies:
+        """How well the hints match each candidate's explanation by the recipes: each
+        recipe's `_recipe_matches` weighted by `recipe_posterior`."""
+        matches = self._recipe_matches(words)
+        return (self._posterior(matches) @ matches).astype(np.float32)
+
+    def recipe_posterior(self, hints: Sequence[str]) -> dict[str, float]:
+        """How much each recipe's hint lists count in a guess for these hints (sums to 1)."""
+        words = [w for w in dict.fromkeys(normalise(h) for h in hints) if w]
+        posterior = self._posterior(self._recipe_matches(words))
+        return {p.name: float(w) for p, w in zip(self.index.proxies, posterior, strict=True)}
+
+    def _recipe_matches(self, words: list[str]) -> NDArray[np.float64]:
+        """For each recipe (rows) and candidate (columns), the mean over the hints of
+        1 / (1 + 0.1 |position in the recipe's explanation of it - position here|)."""
+        matches = np.zeros((len(self.index.proxies), len(self.index)), dtype=np.float64)
+        for row, proxy in enumerate(self.index.proxies):
+            targets, weights = [], []
             for j, word in enumerate(words):
                 i = self.index.ids.get(word, proxy.extra.get(word))
                 if i is None:
                     continue
                 found, positions = proxy.explained_by(i)
                 targets.append(found)
-                matches.append(1.0 / (1.0 + 0.1 * np.abs(positions - j)))
-        if not targets:
-            return np.zeros(len(self.index), dtype=np.float32)
-        total = np.bincount(
-            np.concatenate(targets), weights=np.concatenate(matches), minlength=len(self.index)
-        )
-        return (total / (len(words) * len(self.index.proxies))).astype(np.float32)
+                weights.append(1.0 / (1.0 + 0.1 * np.abs(positions - j)))
+            if targets:
+                matches[row] = np.bincount(
+                    np.concatenate(targets),
+                    weights=np.concatenate(weights),
+                    minlength=len(self.index),
+                ) / len(words)
+        return matches
+
+    def _posterior(self, matches: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Each recipe's weight: exp(recipe_sharpness * (its best candidate's match - the
+        best recipe's)), normalised. Hints no recipe explains leave the weights equal."""
+        fits = matches.max(axis=1, initial=0.0)
+        weights = np.exp(self.params.recipe_sharpness * (fits - fits.max(initial=0.0)))
+        return np.asarray(weights / weights.sum(), dtype=np.float64)
 
     def _pick(
         self,

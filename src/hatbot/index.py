@@ -25,7 +25,8 @@ Optional: any number of opponent recipes (a quick model has none), each folder c
     proxy-<name>/candidates.npy   hat-eligible word ids ...
     proxy-<name>/hints.npy        ... and the hint ids that recipe's explainer gives for each
     proxy-<name>/extra_words.txt  hints outside the vocabulary, numbered after it
-    proxy-<name>/twins/<seed>/    for each of the manifest's `twin_seeds`: the same recipe
+    proxy-<name>/twins/<seed>/    for each of the manifest's `twin_seeds`, or for none (a
+                                  recipe the explainer does not simulate): the same recipe
                                   trained on its corpus shuffled by that seed (vectors.npy,
                                   neighbours.npy; the explainer's other models of the recipe)
 
@@ -69,6 +70,9 @@ EXPLANATION_DEPTH = 10
 PROJECTION_DIMS = 64
 IS_WORD = 1
 ELIGIBLE = 2
+# The most frequent words WordNet knows are the "common" ones (`common_words_mask`): an
+# everyday hat's words are among them more often than not (hatbot.hat_kind).
+COMMON_WORDS = 2000
 Vector = NDArray[np.float32]
 
 
@@ -325,9 +329,9 @@ def verify_checksums(folder: Path, manifest: Mapping[str, Any]) -> None:
 
 
 def twin_seeds(folder: Path, manifest: Mapping[str, Any], proxies: list[Path]) -> list[int]:
-    """The seeds of every proxy's twins (`twins/<seed>/`): integers (a seed names a folder),
-    exactly the twin folders each proxy holds (none: a model trained with `train.twins`
-    0, or without opponents)."""
+    """The seeds of the proxies' twins (`twins/<seed>/`): integers (a seed names a folder),
+    exactly the twin folders each proxy holds, or none (a recipe without twins; all of
+    them for a model trained with `train.twins` 0, or without opponents)."""
     seeds = manifest.get("twin_seeds")
     # `type(...) is int`: a bool is no seed, and a string could name any folder.
     if not isinstance(seeds, list) or not all(type(s) is int for s in seeds):
@@ -336,9 +340,17 @@ def twin_seeds(folder: Path, manifest: Mapping[str, Any], proxies: list[Path]) -
     for proxy in proxies:
         twins = proxy / "twins"
         held = sorted(d.name for d in twins.iterdir()) if twins.is_dir() else []
-        if held != named:
+        if held and held != named:
             raise ArtifactError(f"{proxy} holds twins {held}, the manifest names {named}")
     return seeds
+
+
+def common_words_mask(in_wordnet: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The common words: the COMMON_WORDS most frequent vocabulary words WordNet knows (the
+    vocabulary is ordered most frequent first). An everyday hat draws from them."""
+    common = in_wordnet.copy()
+    common[COMMON_WORDS:] = False
+    return common
 
 
 class WordIndex:
@@ -365,6 +377,7 @@ class WordIndex:
         self.ids = {w: i for i, w in enumerate(self.words)}
         self.in_wordnet = (self.flags & IS_WORD).astype(bool)
         self.eligible = (self.flags & ELIGIBLE).astype(bool)
+        self.common = common_words_mask(self.in_wordnet)
         self._stemmer = Stemmer.Stemmer("english")
 
     def _load_tables(self, explanations: bool) -> None:
@@ -382,7 +395,12 @@ class WordIndex:
         self.neighbours: NDArray[np.int32] = np.load(folder / "neighbours.npy")
         self.density: Vector = np.load(folder / "density.npy")
         self.proxies = [
-            Proxy.load(p, len(self.words), v, [p / "twins" / str(seed) for seed in seeds])
+            Proxy.load(
+                p,
+                len(self.words),
+                v,
+                [p / "twins" / str(seed) for seed in seeds if (p / "twins").is_dir()],
+            )
             for p, v in zip(proxies, spaces[1:], strict=True)
         ]
         self.explanations = Explanations.load(folder, len(self.words)) if explanations else None

@@ -33,6 +33,7 @@ from pydantic import TypeAdapter, ValidationError
 from hatbot import progress
 from hatbot.config import Settings
 from hatbot.game.rules import CRITERIA, Criteria, clean_explanation
+from hatbot.hat_kind import HatKind
 from hatbot.index import EXPLANATION_DEPTH, WordIndex
 from hatbot.metrics import Metrics
 from hatbot.store import ModelStore
@@ -97,11 +98,13 @@ class ServedModel:
     loaded_at: float = field(default_factory=time.time, compare=False)
 
     @classmethod
-    def load(cls, folder: Path) -> ServedModel:
+    def load(cls, folder: Path, hat: HatKind | None = None) -> ServedModel:
         """Load an artifact folder, check its explanation table, warm it up with one guess,
-        then drop the twins' pages the checks read (a live explanation maps them back)."""
+        then drop the twins' pages the checks read (a live explanation maps them back).
+        `hat`: the process's estimate of the hat's kind, kept across models (the checks'
+        words do not count towards it)."""
         index = WordIndex(Path(folder))
-        strategy = Strategy(index)
+        strategy = Strategy(index, hat=HatKind(memory=0))
         precomputed = table_agrees(index, strategy)
         if index.explanations is None:
             log.info("model %s has no precomputed explanations: explaining live", index.version)
@@ -116,6 +119,7 @@ class ServedModel:
         for proxy in index.proxies:
             for twin in proxy.twins:
                 twin.release()
+        strategy.hat = hat if hat is not None else HatKind()
         return cls(index, strategy, precomputed)
 
     @property
@@ -146,11 +150,16 @@ class ServedModel:
     def knows(self, word: str) -> bool:
         return word in self.index.ids
 
-    def explain(self, word: str, n_words: int) -> list[str]:
+    def explain(self, word: str, n_words: int, observe: bool = True) -> list[str]:
         """Hints for a word read as the host reads it: from the precomputed table when it
-        holds the word and `n_words` is within its depth, else computed now."""
+        holds the word and `n_words` is within its depth, else computed now. With
+        `observe` (the host's calls), the word counts towards the hat's kind."""
         words = self.index.explanation(word, n_words) if self.precomputed else None
-        return words if words is not None else self.strategy.explain(word, n_words)
+        if words is None:
+            return self.strategy.explain(word, n_words, observe)
+        if observe:
+            self.strategy.observe(word)
+        return words
 
     def guess(self, hints: list[str], n_words: int) -> list[str]:
         """Guesses for hints read as the host reads them (distinct, in order)."""
@@ -262,6 +271,9 @@ class ModelManager:
         self.interval = settings.reload_interval
         self.metrics = metrics
         self.current: ServedModel | None = None
+        # Which kind of hat the host draws from, learnt from its explain calls; one per
+        # process, kept across models (hatbot.hat_kind).
+        self.hat = HatKind(settings.hat_memory)
         # The version refused last, and its folder's state then.
         self._refused: tuple[str, tuple[tuple[str, int, int], ...]] | None = None
         self._progress: tuple[float, progress.Progress | None] = (-PROGRESS_TTL, None)
@@ -320,7 +332,7 @@ class ModelManager:
             return
         started = time.perf_counter()
         try:
-            model = await asyncio.to_thread(ServedModel.load, folder)
+            model = await asyncio.to_thread(ServedModel.load, folder, self.hat)
         except Exception as exc:  # whatever breaks a new artifact, the old model keeps serving
             self._refuse(version, state, printable(f"{type(exc).__name__}: {exc}"))
             return

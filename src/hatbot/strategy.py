@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from hatbot.explainer import Explainer
 from hatbot.game.rules import Criteria
 from hatbot.guesser import Guesser
+from hatbot.hat_kind import HatKind
 from hatbot.index import WordIndex
 from hatbot.strategy_params import StrategyParams
 
@@ -23,13 +24,17 @@ __all__ = ["Strategy", "StrategyParams"]
 
 
 class Strategy:
-    """Explains and guesses with one loaded `WordIndex`; pure functions of their inputs."""
+    """Explains and guesses with one loaded `WordIndex`: pure functions of their inputs and
+    of `hat`, the running estimate of the hat's kind that the words explained feed."""
 
-    def __init__(self, index: WordIndex, params: StrategyParams | None = None) -> None:
+    def __init__(
+        self, index: WordIndex, params: StrategyParams | None = None, hat: HatKind | None = None
+    ) -> None:
         self.index = index
         self.params = params or StrategyParams.of_model(index.manifest)
         self.explainer = Explainer(index, self.params)
         self.guesser = Guesser(index, self.params)
+        self.hat = hat if hat is not None else HatKind()
 
     @property
     def explain_criteria(self) -> list[Criteria]:
@@ -47,10 +52,17 @@ class Strategy:
         spelling's), or None when no spelling is close."""
         return self.explainer.closest_known(word)
 
-    def explain(self, word: str, n_words: int) -> list[str]:
-        """Up to `n_words` hints for `word`, the most telling first, none the host deletes."""
+    def explain(self, word: str, n_words: int, observe: bool = True) -> list[str]:
+        """Up to `n_words` hints for `word`, the most telling first, none the host deletes;
+        with `observe`, the word counts towards the hat's kind."""
+        if observe:
+            self.observe(word)
         return self.explainer.explain(word, n_words)
+
+    def observe(self, word: str) -> None:
+        """Count a word the host asked to explain towards the estimate of the hat's kind."""
+        self.hat.observe(self.index, word)
 
     def guess(self, hints: Sequence[str], n_words: int) -> list[str]:
         """Up to `n_words` guesses for the hints, none made already for a shorter prefix."""
-        return self.guesser.guess(hints, n_words)
+        return self.guesser.guess(hints, n_words, self.hat.everyday())

@@ -20,6 +20,7 @@ from hatbot.game.players import (
     StarterKitPlayer,
     StrategyPlayer,
 )
+from hatbot.game.recipes import RECIPES
 from hatbot.pipeline.panel import train_baseline_models
 
 
@@ -196,7 +197,8 @@ def test_train_baseline_models_caches_by_corpus_seed_and_args(
         trained.append([job.out.name for job in jobs])
         for job in jobs:
             assert job.keep_bin and job.args["thread"] == 1
-            assert job.args["dim"] == train.LIBRARY_DEFAULTS["dim"]
+            # Each model by its own recipe: the library defaults, or the notebook's dims.
+            assert job.args == RECIPES[job.out.name].fasttext_args()
             # Training reads a shuffled copy, never the corpus itself.
             assert job.corpus.parent == tmp_path / "out" and job.corpus.is_file()
             (job.out / "model.bin").write_bytes(b"model")
@@ -208,17 +210,16 @@ def test_train_baseline_models_caches_by_corpus_seed_and_args(
     raw.write_text("A b\nC d\n")
     out = tmp_path / "out"
     models = train_baseline_models(clean, raw, out, seed=0)
-    assert models == {n: out / n / "model.bin" for n in ("starter_kit", "clean_naive")}
+    assert models == {n: out / n / "model.bin" for n in RECIPES}
     train_baseline_models(clean, raw, out, seed=0)
     train_baseline_models(clean, raw, out, seed=1)
     raw.write_text("A b\nC d\nE f\n")
     train_baseline_models(clean, raw, out, seed=1)
-    assert trained == [
-        ["starter_kit", "clean_naive"],
-        [],
-        ["starter_kit", "clean_naive"],
-        ["starter_kit"],
-    ]
+    raw_recipes = [n for n, r in RECIPES.items() if r.corpus == "raw"]
+    assert "starter_kit" in raw_recipes and "clean_naive" not in raw_recipes
+    assert trained == [list(RECIPES), [], list(RECIPES), raw_recipes]
+    train_baseline_models(clean, raw, out, seed=2, recipes=("clean_naive",))
+    assert trained[-1] == ["clean_naive"]
     assert not list(out.glob("*.shuffled.txt"))
 
 

@@ -121,7 +121,8 @@ def test_shuffle_lines_is_a_seeded_permutation(tmp_path: Path) -> None:
 def test_each_recipe_trains_twins_on_its_corpus_shuffled(tiny_paths, tiny_params) -> None:  # type: ignore[no-untyped-def]
     """The twins of a proxy: the same recipe (arguments) on the same documents in other,
     seeded orders; all were trained by the tiny pipeline run."""
-    from hatbot.pipeline.artifact import PROXIES, training_jobs, twin_role, twin_seeds, vocabulary
+    from hatbot.game.recipes import RECIPES
+    from hatbot.pipeline.artifact import training_jobs, twin_role, twin_seeds, twinned, vocabulary
     from hatbot.pipeline.corpus import DataStore, prepare
 
     TWIN_SEEDS = twin_seeds(tiny_params)
@@ -130,9 +131,12 @@ def test_each_recipe_trains_twins_on_its_corpus_shuffled(tiny_paths, tiny_params
     words, _ = vocabulary(corpora.clean, tiny_params.train.min_count)
     jobs = training_jobs(corpora, tiny_params, words)
     assert len(TWIN_SEEDS) >= 2 and not {0, 1} & set(TWIN_SEEDS)
-    roles = [[f"proxy-{name}"] + [twin_role(name, s) for s in TWIN_SEEDS] for name in PROXIES]
+    # Twins only for the recipes the explainer simulates; a proxy of every recipe.
+    assert set(twinned(tiny_params)) == {"starter_kit", "clean_naive"}
+    roles = [[f"proxy-{name}"] for name in RECIPES]
+    roles += [[twin_role(name, s) for s in TWIN_SEEDS] for name in twinned(tiny_params)]
     assert set(jobs) == {"own"} | {role for group in roles for role in group}
-    for name in PROXIES:
+    for name in twinned(tiny_params):
         proxy = jobs[f"proxy-{name}"]
         original = proxy.corpus.read_text().splitlines()
         orders = [original]

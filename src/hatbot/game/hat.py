@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 Part = Literal["all", "tune", "heldout"]
+# A hat of everyday words (docs/GAME.md: practice games used such lists), for measuring
+# hatbot on a hat of another kind than the tournament's.
+EVERYDAY_HAT = Path(__file__).with_name("everyday.txt")
 
 
 def word_part(word: str, heldout_share: float = 0.5) -> Literal["tune", "heldout"]:

@@ -5,13 +5,13 @@ said, how long it took and, when the host would have seen an empty list, why.
 The HTTP player follows docs/GAME.md to the letter: a reply that is late, not 200, or
 not a JSON list of strings is an empty list.
 
-The baselines are what the other teams of the course start from:
+The baselines play as the other teams of the course do (`hatbot.game.recipes`):
 
-- `StarterKitPlayer`: fastText with library defaults on the raw concatenated
-  corpus; fastText's own nearest neighbours for both questions (for a guess,
-  of the hints joined by spaces, as one "word" made of subwords).
-- `CleanNaivePlayer`: the same recipe on the cleaned corpus; nearest neighbours
-  to explain, nearest neighbours of the mean hint vector to guess.
+- `StarterKitPlayer`: fastText's own nearest neighbours for both questions (for a
+  guess, of the hints joined by spaces, as one "word" made of subwords): the starter
+  kit and the demo notebook's players, whatever model they are given.
+- `CleanNaivePlayer`: nearest neighbours to explain, nearest neighbours of the mean
+  hint vector to guess.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from typing import Any, Protocol
 import httpx
 import numpy as np
 from numpy.typing import NDArray
+
+from hatbot.game.recipes import Recipe
 
 # The host's limits (docs/GAME.md): 1 s for a question, 60 s for the ping before a game.
 ANSWER_TIMEOUT = 1.0
@@ -257,4 +259,8 @@ class CleanNaivePlayer:
         return _timed(self._guess, list(hints), n_words)
 
 
-BASELINES = ("starter_kit", "clean_naive")
+def recipe_player(name: str, recipe: Recipe, model_bin: Path) -> Player:
+    """The baseline player that plays as `recipe` does, with the model `model_bin`."""
+    if recipe.plays == "mean":
+        return CleanNaivePlayer(name, model_bin)
+    return StarterKitPlayer(name, model_bin)

@@ -1,7 +1,8 @@
 """Export: trained fastText models into the compact artifact the service loads.
 
-hatbot's own model and four models per opponent recipe (its proxy, on the recipe's
-corpus in order, and the proxy's twins, on that corpus shuffled) train side by side (each
+hatbot's own model and several models per opponent recipe (`hatbot.game.recipes`: its
+proxy, on the recipe's corpus in order, and the proxy's twins, on that corpus shuffled)
+train side by side (each
 single-threaded in its own process, so reruns are byte-identical). Everything the
 service needs per word (stems, WordNet existence, hat eligibility, each
 recipe's explanation of each hat-eligible word, hatbot's own explanation of every
@@ -32,6 +33,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 import hatbot
+from hatbot.game.recipes import RECIPES
 from hatbot.game.rules import normalise, too_close
 from hatbot.index import (
     ELIGIBLE,
@@ -39,6 +41,7 @@ from hatbot.index import (
     FORMAT,
     IS_WORD,
     WordIndex,
+    common_words_mask,
     file_sha256,
     nearest_neighbours,
 )
@@ -46,7 +49,6 @@ from hatbot.pipeline import steps
 from hatbot.pipeline.corpus import Corpora, Snapshot, hat_vocabulary
 from hatbot.pipeline.params import Params
 from hatbot.pipeline.train import (
-    LIBRARY_DEFAULTS,
     Job,
     Trained,
     fasttext_args,
@@ -60,14 +62,24 @@ from hatbot.strategy import Strategy
 # instead of 12 (docs/BENCHMARKS.md).
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
-# The opponent recipes hatbot models (docs/GAME.md: bots train on the same corpus).
-PROXIES = {"starter_kit": "raw", "clean_naive": "clean"}
-# Each recipe is also trained on copies of its corpus with the documents shuffled by the
+# Each opponent recipe is also trained on copies of its corpus with the documents shuffled by the
 # seeds from FIRST_TWIN_SEED on (its "shuffled twins", `train.twins` of them): several
 # models of one recipe predict another team's model of it better than one
 # (docs/STRATEGY.md). Not 0 or 1, the seeds of the baseline panels that
 # `scripts/strength.py` measures against, so hatbot never holds a copy of an opponent.
 FIRST_TWIN_SEED = 2
+
+
+def proxied(params: Params) -> tuple[str, ...]:
+    """The recipes the model has proxies of (none without opponents)."""
+    return params.train.recipes if params.train.opponents else ()
+
+
+def twinned(params: Params) -> tuple[str, ...]:
+    """The recipes trained with twins: those the explainer simulates (a positive
+    `strategy.explain_proxy_weights`); only the explainer reads twins."""
+    weights = params.strategy.explain_proxy_weights
+    return tuple(name for name in proxied(params) if weights.get(name, 0.0) > 0)
 
 
 def twin_seeds(params: Params) -> list[int]:
@@ -95,14 +107,12 @@ def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[st
     beside the corpora it reads, so a finished training is reused by later runs.
     """
     recipes = {"own": (corpora.clean, fasttext_args(params.train))}
-    for name, kind in PROXIES.items() if params.train.opponents else ():
-        corpus = corpora.raw if kind == "raw" else corpora.clean
-        recipes[f"proxy-{name}"] = (corpus, {**LIBRARY_DEFAULTS, "thread": 1})
-        for seed in twin_seeds(params):
-            recipes[twin_role(name, seed)] = (
-                shuffled(corpus, seed),
-                {**LIBRARY_DEFAULTS, "thread": 1},
-            )
+    for name in proxied(params):
+        corpus = corpora.raw if RECIPES[name].corpus == "raw" else corpora.clean
+        args = RECIPES[name].fasttext_args()
+        recipes[f"proxy-{name}"] = (corpus, args)
+        for seed in twin_seeds(params) if name in twinned(params) else ():
+            recipes[twin_role(name, seed)] = (shuffled(corpus, seed), args)
     vocabulary_digest = hashlib.sha256("\n".join(words).encode()).hexdigest()
     jobs = {}
     for role, (corpus, args) in recipes.items():
@@ -306,24 +316,27 @@ def write_artifact(
         for i, w in enumerate(tqdm(words, desc="wordnet", unit="word")):
             flags[i] = (IS_WORD if lexicon.is_word(w) else 0) | (ELIGIBLE if w in eligible else 0)
         np.save(folder / "flags.npy", flags)
-    candidates = np.flatnonzero(flags & ELIGIBLE).astype(np.int64)
+    # The words a hat may hold, of either kind: the tournament's eligible words and the
+    # common ones an everyday hat draws (hatbot.hat_kind); the proxies' hint lists cover them.
+    in_wordnet = (flags & IS_WORD).astype(bool)
+    candidates = np.flatnonzero((flags & ELIGIBLE).astype(bool) | common_words_mask(in_wordnet))
     with steps.timed("train.export.neighbours"):
         steps.progress(step="nearest neighbours")
         save_space(folder, normalise_rows(own.queries))
-        for name in PROXIES if params.train.opponents else ():
+        for name in proxied(params):
             proxy = trained[f"proxy-{name}"]
             assert proxy.queries is not None
             sub = folder / f"proxy-{name}"
             sub.mkdir(exist_ok=True)
             save_space(sub, normalise_rows(proxy.queries))
-            for seed in seeds:
+            for seed in seeds if name in twinned(params) else ():
                 twin = trained[twin_role(name, seed)]
                 assert twin.queries is not None
                 (sub / "twins" / str(seed)).mkdir(parents=True, exist_ok=True)
                 save_space(sub / "twins" / str(seed), normalise_rows(twin.queries))
     with steps.timed("train.export.proxy_hints"):
         steps.progress(step="the proxies' hint lists")
-        for name in PROXIES if params.train.opponents else ():
+        for name in proxied(params):
             sub = folder / f"proxy-{name}"
             np.save(sub / "candidates.npy", candidates.astype(np.int32))
             hints, extra = proxy_hints(
@@ -359,7 +372,7 @@ def write_artifact(
         "code": {"hatbot": hatbot.__version__, "git_commit": git_commit()},
         "vocabulary": {
             "words": len(words),
-            "hat_eligible": len(candidates),
+            "hat_eligible": int((flags & ELIGIBLE).astype(bool).sum()),
             "dim": int(own.queries.shape[1]),
             "explained": explained_count,
         },

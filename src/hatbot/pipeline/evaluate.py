@@ -1,8 +1,9 @@
 """Evaluation: play the model in tournaments on a held-out hat and report its metrics.
 
-The panel is what other teams field: the starter-kit and clean-naive baseline
-players (docs/GAME.md), trained on the same corpus independently of hatbot's own
-proxies. Every number is measured by the game engine under the host's rules.
+The panel is what other teams field: one baseline player per public recipe
+(`hatbot.game.recipes`, docs/GAME.md "The field"), trained on the same corpus
+independently of hatbot's own proxies. Every number is measured by the game engine
+under the host's rules.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hatbot.game.hat import build_hat
-from hatbot.game.players import CleanNaivePlayer, Player, StarterKitPlayer, StrategyPlayer
+from hatbot.game.players import Player, StrategyPlayer, recipe_player
+from hatbot.game.recipes import RECIPES
 from hatbot.game.rules import Lexicon
 from hatbot.game.tournament import GameConfig, TournamentResult, play_tournament
 from hatbot.index import WordIndex
@@ -25,15 +27,12 @@ from hatbot.strategy import Strategy
 
 @dataclass(frozen=True)
 class Panel:
-    """The baseline models hatbot is measured against."""
+    """The baseline models hatbot is measured against: {recipe name: model.bin}."""
 
     models: dict[str, Path]
 
     def players(self) -> list[Player]:
-        return [
-            StarterKitPlayer("starter_kit", self.models["starter_kit"]),
-            CleanNaivePlayer("clean_naive", self.models["clean_naive"]),
-        ]
+        return [recipe_player(name, RECIPES[name], m) for name, m in self.models.items()]
 
 
 def heldout_hat(index: WordIndex, params: EvaluateParams) -> list[str]:
@@ -83,7 +82,7 @@ def evaluate(
         players = [*panel.players(), StrategyPlayer(name, strategy)]
         result = asyncio.run(_play(players, hat, config, lexicon))
         metrics |= summarise(result, name, f"{criteria}_panel")
-        for baseline in ("starter_kit", "clean_naive"):
+        for baseline in panel.models:
             metrics |= summarise(result, baseline, f"{criteria}_panel_{baseline}")
         selfplay = [StrategyPlayer(f"{name}_a", strategy), StrategyPlayer(f"{name}_b", strategy)]
         result = asyncio.run(_play(selfplay, hat, config, lexicon))
@@ -95,10 +94,10 @@ def evaluate(
 
 
 def _builtin_player(
-    spec: str, panel: Callable[[int], Panel], panel_seed: int, store: ModelStore
+    spec: str, model: Callable[[str, int], Path], panel_seed: int, store: ModelStore
 ) -> Player:
     """`KIND` or `NAME=KIND[:ARG]`: hatbot (ARG a model version, default production), or
-    starter_kit / clean_naive (ARG the seed of an independently trained model)."""
+    a recipe (`hatbot.game.recipes`; ARG the seed of an independently trained model)."""
     name, _, kind = spec.partition("=")
     kind, _, arg = (kind or name).partition(":")
     if kind == "hatbot":
@@ -106,10 +105,9 @@ def _builtin_player(
         if folder is None:
             raise FileNotFoundError(f"no production model in {store.root}")
         return StrategyPlayer(name, Strategy(WordIndex(folder)))
-    if kind in ("starter_kit", "clean_naive"):
-        model = panel(int(arg) if arg else panel_seed).models[kind]
-        return (StarterKitPlayer if kind == "starter_kit" else CleanNaivePlayer)(name, model)
-    raise ValueError(f"unknown built-in player {spec!r}: use hatbot, starter_kit or clean_naive")
+    if kind in RECIPES:
+        return recipe_player(name, RECIPES[kind], model(kind, int(arg) if arg else panel_seed))
+    raise ValueError(f"unknown built-in player {spec!r}: use hatbot or one of {', '.join(RECIPES)}")
 
 
 def run_tournament(
@@ -137,20 +135,18 @@ def run_tournament(
     from hatbot.pipeline.panel import train_baseline_models
 
     store = ModelStore(paths.models)
-    panels: dict[int, Panel] = {}
 
-    def panel(seed: int) -> Panel:
-        if seed not in panels:
-            corpora = prepare(DataStore(paths.data), params.preprocess)
-            folder = corpora.clean.parent / f"panel-seed{seed}"
-            panels[seed] = Panel(
-                train_baseline_models(
-                    corpora.clean, corpora.raw, folder, seed, params.evaluate.panel_args or None
-                )
-            )
-        return panels[seed]
+    def model(kind: str, seed: int) -> Path:
+        """The recipe's model of the panel of `seed` (trained when missing)."""
+        corpora = prepare(DataStore(paths.data), params.preprocess)
+        folder = corpora.clean.parent / f"panel-seed{seed}"
+        args = params.evaluate.panel_args or None
+        models = train_baseline_models(
+            corpora.clean, corpora.raw, folder, seed, args, recipes=(kind,)
+        )
+        return models[kind]
 
-    players: list[Player] = [_builtin_player(b, panel, panel_seed, store) for b in builtins]
+    players: list[Player] = [_builtin_player(b, model, panel_seed, store) for b in builtins]
     for spec in bots:
         name, sep, url = spec.partition("=")
         if not sep or not url.startswith(("http://", "https://")):

@@ -1,4 +1,4 @@
-"""The evaluation panel: the baseline players' fastText models, trained by their recipes.
+"""The evaluation panel: one baseline player's fastText model per recipe, trained by it.
 
 The players themselves (`hatbot.game.players`) only load a model; training is the
 pipeline's, so `game` never imports `pipeline`.
@@ -10,14 +10,14 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hatbot.game.players import BASELINES
+from hatbot.game.recipes import RECIPES
 from hatbot.index import file_sha256
 from hatbot.pipeline import train
-from hatbot.pipeline.train import LIBRARY_DEFAULTS, Job, shuffle_lines
+from hatbot.pipeline.train import Job, shuffle_lines
 
 log = logging.getLogger("hatbot.pipeline")
 
@@ -31,10 +31,11 @@ def train_baseline_models(
     parallel: int = 2,
     stop: threading.Event | None = None,
     report: bool = True,
+    recipes: Sequence[str] = tuple(RECIPES),
 ) -> dict[str, Path]:
-    """Train (or reuse) the two baseline models; returns {name: path of model.bin}.
+    """Train (or reuse) one model of each recipe; returns {name: path of model.bin}.
 
-    Each trains with fastText's library defaults (one thread, so reruns are
+    Each trains by its recipe (`hatbot.game.recipes`, one thread, so reruns are
     identical) on a copy of its corpus with the documents shuffled by `seed`:
     independent of hatbot's proxy models, which see the corpora in order, and of
     their twins (shuffled by `artifact.twin_seeds`, seeds no panel uses), yet
@@ -42,13 +43,14 @@ def train_baseline_models(
     A model is reused when `out/<name>/model.bin` exists and was trained from the
     same corpus, seed and arguments.
     """
-    fasttext_args = {**LIBRARY_DEFAULTS, "thread": 1, **(args or {})}
-    sources = {"starter_kit": raw_corpus, "clean_naive": clean_corpus}
-    models = {name: out / name / "model.bin" for name in BASELINES}
+    sources = {"raw": raw_corpus, "clean": clean_corpus}
+    models = {name: out / name / "model.bin" for name in recipes}
     jobs, keys = [], {}
-    for name in BASELINES:
+    for name in recipes:
+        fasttext_args = RECIPES[name].fasttext_args(args)
+        source = sources[RECIPES[name].corpus]
         folder = out / name
-        key = {"corpus_sha256": file_sha256(sources[name]), "seed": seed, "args": fasttext_args}
+        key = {"corpus_sha256": file_sha256(source), "seed": seed, "args": fasttext_args}
         key_file = folder / "baseline.json"
         if (
             models[name].is_file()
@@ -60,7 +62,7 @@ def train_baseline_models(
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         shuffled = out / f"{name}.shuffled.txt"
-        shuffle_lines(sources[name], shuffled, seed)
+        shuffle_lines(source, shuffled, seed)
         jobs.append(
             Job(
                 corpus=shuffled,
@@ -74,8 +76,9 @@ def train_baseline_models(
     if jobs:
         # Said out loud: a first `hatbot tournament --builtin clean_naive` trains for minutes.
         log.warning(
-            "training %d baseline model(s) of seed %d (fastText's library defaults: each "
-            "about 800 MB with the default buckets, 4-8 minutes of CPU on the full corpus); "
+            "training %d baseline model(s) of seed %d (by their recipes: the library-default "
+            "ones about 800 MB each with the default buckets, 4-8 minutes of CPU on the full "
+            "corpus, the notebook's small ones 1-2 minutes); "
             "later runs reuse them from %s",
             len(jobs),
             seed,

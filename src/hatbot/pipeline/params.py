@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hatbot.game.recipes import RECIPES
 from hatbot.strategy import StrategyParams
 
 CANONICAL_CORPUS_URL = "http://qwone.com/~jason/20Newsgroups/20news-19997.tar.gz"
@@ -15,6 +16,13 @@ CANONICAL_CORPUS_URL = "http://qwone.com/~jason/20Newsgroups/20news-19997.tar.gz
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _known_recipes(names: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"recipes {list(names)}: each once, among {', '.join(RECIPES)}")
+    return names
 
 
 class DataParams(_Section):
@@ -54,9 +62,13 @@ class TrainParams(_Section):
     # (2: held-out explaining soft / hard with 1, 2, 3 twins: 333 / 321, 368 / 358,
     # 375 / 359; a third costs two fastText models for 7 and 1 points; docs/PIPELINE.md).
     twins: int = Field(2, ge=0, le=8)
+    # The opponent recipes hatbot trains proxies of (`hatbot.game.recipes`).
+    recipes: tuple[str, ...] = tuple(RECIPES)
     # Precompute hatbot's explanation of every hat and hint word (the service looks them
     # up); false: every explanation is computed when asked.
     explanation_table: bool = True
+
+    _recipes_known = field_validator("recipes")(_known_recipes)
 
 
 class EvaluateParams(_Section):
@@ -70,6 +82,10 @@ class EvaluateParams(_Section):
     # fastText arguments overriding the library defaults of the baseline panel's models
     # (empty: the real recipe; tests shrink it, e.g. {bucket: 20000, dim: 16}).
     panel_args: dict[str, int | float | str] = Field(default_factory=dict)
+    # The recipes the panel fields, one bot each (`hatbot.game.recipes`).
+    panel: tuple[str, ...] = tuple(RECIPES)
+
+    _panel_known = field_validator("panel")(_known_recipes)
 
 
 class PromoteParams(_Section):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hatbot.game.recipes import RECIPES
 from hatbot.index import WordIndex
 from hatbot.pipeline import steps
 from hatbot.pipeline.artifact import build, write_manifest
@@ -76,6 +77,11 @@ def evaluation_key(params: Params, corpora: Corpora, snapshot_id: str) -> str:
     payload = json.dumps(
         {
             "evaluate": params.evaluate.model_dump(mode="json"),
+            # The panel's recipes themselves: a recipe changed in code is another panel.
+            "panel": {
+                n: RECIPES[n].fasttext_args(params.evaluate.panel_args)
+                for n in params.evaluate.panel
+            },
             "data": snapshot_id,
             "corpus_tokens": corpora.tokens,
         },
@@ -101,6 +107,7 @@ def _panel_models(
         parallel=1 if background else 2,
         stop=stop,
         report=not background,
+        recipes=params.evaluate.panel,
     )
 
 
@@ -295,8 +302,10 @@ def run_pipeline(paths: Paths, params: Params, track: bool = True) -> dict[str, 
 # evaluated against a panel trained for one epoch. It goes through the same store, manifest
 # and promotion rules; the full model replaces it by the usual criterion (docs/PIPELINE.md).
 QUICK_TRAIN = {"epoch": 3, "threads": 2, "opponents": False, "explanation_table": False}
-# The quick panel's fastText arguments, over the run's own (fewer buckets, unless it has fewer).
+# The quick panel's fastText arguments, over the run's own (fewer buckets, unless it has fewer),
+# and its recipes: the two library-default ones (each notebook recipe would add a minute).
 QUICK_PANEL = {"bucket": 200_000, "epoch": 1}
+QUICK_PANEL_RECIPES = ("starter_kit", "clean_naive")
 
 
 def quick_params(params: Params) -> Params:
@@ -307,7 +316,9 @@ def quick_params(params: Params) -> Params:
     return params.model_copy(
         update={
             "train": params.train.model_copy(update=QUICK_TRAIN),
-            "evaluate": params.evaluate.model_copy(update={"panel_args": panel}),
+            "evaluate": params.evaluate.model_copy(
+                update={"panel_args": panel, "panel": QUICK_PANEL_RECIPES}
+            ),
         }
     )
 

@@ -24,21 +24,11 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from hatbot.game.recipes import LIBRARY_DEFAULTS
 from hatbot.pipeline import steps
 from hatbot.pipeline.params import TrainParams
 
-# fastText's own defaults: what a team gets from `fasttext.train_unsupervised(path)`.
-LIBRARY_DEFAULTS: dict[str, Any] = {
-    "model": "skipgram",
-    "dim": 100,
-    "epoch": 5,
-    "ws": 5,
-    "minCount": 5,
-    "minn": 3,
-    "maxn": 6,
-    "lr": 0.05,
-    "neg": 5,
-}
+__all__ = ["LIBRARY_DEFAULTS", "Job", "Trained", "TrainingError", "run_jobs"]
 
 
 class TrainingError(RuntimeError):

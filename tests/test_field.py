@@ -1,0 +1,132 @@
+"""Playing against the field: the recipe posterior of the guesser and the hat-kind estimate,
+on the tiny real model (proxies of every recipe in `hatbot.game.recipes`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hatbot.game.hat import EVERYDAY_HAT, build_hat, read_hat
+from hatbot.game.recipes import RECIPES
+from hatbot.hat_kind import HatKind
+from hatbot.index import Proxy, WordIndex
+from hatbot.strategy import Strategy, StrategyParams
+
+
+def hint_list(index: WordIndex, proxy: Proxy, candidate: int) -> list[str]:
+    """The recipe's explanation of `candidate` (its hint list, in order), as words."""
+    spelled = {i: w for w, i in proxy.extra.items()}
+    # The inverted lists hold hint h's entries at starts[h]:starts[h + 1].
+    hint_of_entry = np.repeat(np.arange(len(proxy.starts) - 1), np.diff(proxy.starts))
+    found = np.flatnonzero(proxy.targets == candidate)
+    ordered = found[np.argsort(proxy.positions[found], kind="stable")]
+    ids = [int(h) for h in hint_of_entry[ordered]]
+    return [index.words[h] if h < len(index) else spelled[h] for h in ids]
+
+
+def test_the_model_has_a_proxy_of_every_recipe(tiny_index: WordIndex) -> None:
+    assert sorted(p.name for p in tiny_index.proxies) == sorted(RECIPES)
+    twinned = {p.name for p in tiny_index.proxies if p.twins}
+    assert twinned == {"starter_kit", "clean_naive"}, "twins only for the simulated recipes"
+
+
+def test_hints_from_one_proxy_make_that_recipe_dominate(tiny_index: WordIndex) -> None:
+    """Hints read off one recipe's hint list for a word: that recipe weighs most in the
+    posterior, far above an even share, for every recipe."""
+    strategy = Strategy(tiny_index)
+    rng = np.random.default_rng(0)
+    for proxy in tiny_index.proxies:
+        others = [p for p in tiny_index.proxies if p is not proxy]
+        candidates = np.unique(proxy.targets)
+        wins = 0
+        tried = 0
+        for candidate in rng.permutation(candidates)[:40]:
+            hints = hint_list(tiny_index, proxy, int(candidate))[:5]
+            # Only words whose hints tell the recipes apart (no other proxy lists the same).
+            if len(hints) < 5 or any(
+                hint_list(tiny_index, o, int(candidate))[:5] == hints for o in others
+            ):
+                continue
+            tried += 1
+            posterior = strategy.guesser.recipe_posterior(hints)
+            assert sum(posterior.values()) == pytest.approx(1.0)
+            wins += max(posterior, key=posterior.__getitem__) == proxy.name
+            if tried == 8:
+                break
+        assert tried >= 4, f"too few words tell {proxy.name} apart"
+        assert wins >= tried - 1, f"{proxy.name} dominated {wins} of {tried} hint lists"
+
+
+def test_hints_from_nowhere_leave_the_blend_even(tiny_index: WordIndex) -> None:
+    strategy = Strategy(tiny_index)
+    posterior = strategy.guesser.recipe_posterior(["qzxqvw", "vvqqzz", "xqzjwv"])
+    share = 1.0 / len(tiny_index.proxies)
+    assert posterior == pytest.approx(dict.fromkeys(posterior, share))
+
+
+def test_a_fixed_blend_is_the_mean_of_the_recipes(tiny_index: WordIndex) -> None:
+    """recipe_sharpness 0: every recipe counts the same, whatever the hints."""
+    strategy = Strategy(tiny_index, StrategyParams(recipe_sharpness=0.0))
+    proxy = tiny_index.proxies[0]
+    hints = hint_list(tiny_index, proxy, int(proxy.targets[0]))[:4]
+    posterior = strategy.guesser.recipe_posterior(hints)
+    assert posterior == pytest.approx(dict.fromkeys(posterior, 1.0 / len(posterior)))
+
+
+def everyday_words(index: WordIndex) -> list[str]:
+    return [w for w in read_hat(EVERYDAY_HAT) if w in index.ids]
+
+
+def corpus_words(index: WordIndex) -> list[str]:
+    eligible = [w for w, ok in zip(index.words, index.eligible, strict=True) if ok]
+    return build_hat(eligible, 60, seed=3)
+
+
+def test_a_stream_of_everyday_words_shifts_the_estimate(tiny_index: WordIndex) -> None:
+    hat = HatKind(memory=100)
+    assert hat.everyday() == 0.0
+    for word in everyday_words(tiny_index)[:30]:
+        hat.observe(tiny_index, word)
+    assert hat.everyday() > 0.99
+
+
+def test_a_stream_of_corpus_words_does_not(tiny_index: WordIndex) -> None:
+    hat = HatKind(memory=100)
+    for word in corpus_words(tiny_index):
+        hat.observe(tiny_index, word)
+    assert hat.everyday() < 0.01
+
+
+def test_the_estimate_forgets_beyond_its_memory_and_resets(tiny_index: WordIndex) -> None:
+    hat = HatKind(memory=20)
+    for word in everyday_words(tiny_index)[:30]:
+        hat.observe(tiny_index, word)
+    assert hat.observed == 20
+    for word in corpus_words(tiny_index)[:20]:
+        hat.observe(tiny_index, word)
+    assert hat.everyday() < 0.01, "the everyday words are out of its memory"
+    hat.reset()
+    assert hat.observed == 0 and hat.everyday() == 0.0
+    off = HatKind(memory=0)
+    off.observe(tiny_index, everyday_words(tiny_index)[0])
+    assert off.observed == 0 and off.everyday() == 0.0
+
+
+def test_an_everyday_hat_moves_the_guess_prior_to_common_words(tiny_index: WordIndex) -> None:
+    """The guesser's prior follows the estimate: common words the tournament's method
+    drops score higher once the hat looks everyday, eligible words lower."""
+    strategy = Strategy(tiny_index)
+    guesser = strategy.guesser
+    words = everyday_words(tiny_index)[:3]
+    _, corpus = guesser._prefix_scores(words, shortlist=False, everyday=0.0)
+    _, everyday = guesser._prefix_scores(words, shortlist=False, everyday=1.0)
+    shift = everyday - corpus
+    common_only = tiny_index.common & ~tiny_index.eligible
+    eligible_only = tiny_index.eligible & ~tiny_index.common
+    assert common_only.any() and eligible_only.any()
+    assert np.all(shift[common_only] > 0) and np.all(shift[eligible_only] < 0)
+    # Strategy.guess reads the estimate its explain calls feed.
+    for word in everyday_words(tiny_index)[:30]:
+        strategy.explain(word, 5)
+    assert strategy.hat.everyday() > 0.99
+    assert strategy.guess(words, 5) == guesser.guess(words, 5, everyday=1.0)
