@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -11,6 +12,77 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+# typer's help writes a type beside every parameter (`<bool>` for a flag, `<str>` beside an
+# argument's name), required arguments as `{URL}`, and, in its rich mode, keeps each line
+# break of a docstring. The classes below make every help screen read as plain usage:
+# options show their metavar, flags and arguments no type, arguments their bare name, and
+# each paragraph of a docstring is re-wrapped to the terminal. They change no parsing;
+# `_plain_help` gives them to every command of the app.
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown by its metavar alone: `URL` in the usage line (`[URL]` when
+    optional), and no type beside it in the table."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return [name if self.nargs == 1 else f"{name}..."]
+
+
+def _unwrap(text: str | None) -> str | None:
+    """Each paragraph of a docstring on one line, for the help to wrap."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+
+
+def _plain_params(params: list[Any]) -> list[Any]:
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""  # a flag takes no value: `--help`, not `--help <bool>`
+        elif type(param) is TyperArgument:
+            param.__class__ = _PlainArgument
+    return params
+
+
+class _PlainHelpCommand(TyperCommand):
+    """A command whose help reads as plain usage (see `_PlainArgument`, `_unwrap`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = _unwrap(self.help)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_params(super().get_params(ctx))
+
+
+class _PlainHelpGroup(TyperGroup):
+    """A group whose help reads as plain usage (its summary, `--help`, the completion
+    flags)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = _unwrap(self.help)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_params(super().get_params(ctx))
+
+
+def _plain_help(typer_app: typer.Typer) -> None:
+    """Give every group and command of `typer_app`, sub-apps included, the classes above."""
+    typer_app.info.cls = _PlainHelpGroup
+    for command in typer_app.registered_commands:
+        command.cls = _PlainHelpCommand
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _plain_help(group.typer_instance)
+
 
 app = typer.Typer(
     help="hatbot: a bot for The Hat, its model pipeline and its game engine.",
@@ -20,18 +92,30 @@ app = typer.Typer(
 data_app = typer.Typer(help="The data store: fetch the corpus, add texts.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-ParamsOpt = Annotated[Path | None, typer.Option("--params", help="Parameters file (YAML).")]
+ParamsOpt = Annotated[
+    Path | None, typer.Option("--params", metavar="FILE", help="Parameters file (YAML).")
+]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a parameter: section.key=value (repeatable)."),
+    typer.Option(
+        "--set", metavar="KEY=VALUE", help="Override a parameter: section.key=value (repeatable)."
+    ),
 ]
-DataOpt = Annotated[Path, typer.Option("--data-dir", help="The data store.")]
+DataOpt = Annotated[Path, typer.Option("--data-dir", metavar="DIR", help="The data store.")]
 ModelsOpt = Annotated[
-    Path, typer.Option("--models-dir", envvar="HATBOT_MODEL_STORE", help="The model store.")
+    Path,
+    typer.Option(
+        "--models-dir", metavar="DIR", envvar="HATBOT_MODEL_STORE", help="The model store."
+    ),
 ]
-TrackingOpt = Annotated[Path, typer.Option("--tracking-dir", help="Local MLflow store.")]
+TrackingOpt = Annotated[
+    Path, typer.Option("--tracking-dir", metavar="DIR", help="Local MLflow store.")
+]
 SourceOpt = Annotated[
-    str | None, typer.Option("--source", envvar="HATBOT_CORPUS", help="Corpus URL or local path.")
+    str | None,
+    typer.Option(
+        "--source", metavar="URL|PATH", envvar="HATBOT_CORPUS", help="Corpus URL or local path."
+    ),
 ]
 
 
@@ -112,13 +196,15 @@ def _setup_logging(level: str = "info") -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="ADDRESS", help="Interface to listen on.")
+    ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port (default $HATBOT_PORT, $PORT, 8000).")
+        int | None, typer.Option(metavar="PORT", help="Port (default $HATBOT_PORT, $PORT, 8000).")
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="Worker processes (default $HATBOT_WORKERS, 1)."),
+        typer.Option(min=1, metavar="N", help="Worker processes (default $HATBOT_WORKERS, 1)."),
     ] = None,
     bootstrap: Annotated[
         bool,
@@ -285,7 +371,9 @@ def _log_config(level: str) -> dict[str, Any]:
 @data_app.command("fetch")
 def data_fetch(
     source: SourceOpt = None,
-    sha256: Annotated[str | None, typer.Option(help="Expected checksum of the source.")] = None,
+    sha256: Annotated[
+        str | None, typer.Option(metavar="HEX", help="Expected checksum of the source.")
+    ] = None,
     params_file: ParamsOpt = None,
     set_: SetOpt = None,
     data_dir: DataOpt = Path("data"),
@@ -302,7 +390,7 @@ def data_fetch(
 
 @data_app.command("add")
 def data_add(
-    source: Annotated[str, typer.Argument(help="JSON file or URL of texts.")],
+    source: Annotated[str, typer.Argument(metavar="SOURCE", help="JSON file or URL of texts.")],
     data_dir: DataOpt = Path("data"),
 ) -> None:
     """Add texts published during a tournament (JSON objects with a "text" key); the next
@@ -331,7 +419,9 @@ def train(
 
 @app.command()
 def evaluate(
-    version: Annotated[str | None, typer.Option(help="Model version (default: staging).")] = None,
+    version: Annotated[
+        str | None, typer.Option(metavar="VERSION", help="Model version (default: staging).")
+    ] = None,
     params_file: ParamsOpt = None,
     set_: SetOpt = None,
     data_dir: DataOpt = Path("data"),
@@ -380,7 +470,7 @@ def pipeline(
         ),
     ] = False,
     parent: Annotated[
-        int | None, typer.Option(hidden=True, help="Stop when this process ends.")
+        int | None, typer.Option(hidden=True, metavar="PID", help="Stop when this process ends.")
     ] = None,
 ) -> None:
     """Fetch, train, evaluate and promote in one go, recorded in MLflow."""
@@ -407,10 +497,10 @@ def pipeline(
 
 @app.command()
 def hat(
-    size: Annotated[int, typer.Option(help="Words in the hat.")] = 200,
-    seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
-    part: Annotated[str, typer.Option(help="all, tune or heldout.")] = "all",
-    out: Annotated[Path | None, typer.Option(help="Write the hat here.")] = None,
+    size: Annotated[int, typer.Option(metavar="N", help="Words in the hat.")] = 200,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the draw.")] = 0,
+    part: Annotated[str, typer.Option(metavar="PART", help="all, tune or heldout.")] = "all",
+    out: Annotated[Path | None, typer.Option(metavar="FILE", help="Write the hat here.")] = None,
     models_dir: ModelsOpt = Path("models"),
 ) -> None:
     """Draw a hat of words by the tournament's method from the production model's corpus."""
@@ -433,29 +523,37 @@ def hat(
 @app.command()
 def tournament(
     bot: Annotated[
-        list[str] | None, typer.Option(help="A bot over HTTP: NAME=URL (repeatable).")
+        list[str] | None,
+        typer.Option(metavar="NAME=URL", help="A bot over HTTP: NAME=URL (repeatable)."),
     ] = None,
     builtin: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="PLAYER",
             help="A built-in player (repeatable): KIND or NAME=KIND[:ARG]; KIND hatbot (ARG: "
-            "a model version), starter_kit or clean_naive (ARG: the seed of its own model)."
+            "a model version), starter_kit or clean_naive (ARG: the seed of its own model).",
         ),
     ] = None,
     hat_file: Annotated[
-        Path | None, typer.Option("--hat", help="Hat file, one word a line.")
+        Path | None, typer.Option("--hat", metavar="FILE", help="Hat file, one word a line.")
     ] = None,
-    hat_size: Annotated[int, typer.Option(help="Words of a corpus-derived hat.")] = 200,
-    part: Annotated[str, typer.Option(help="Corpus hat part: all, tune or heldout.")] = "heldout",
-    criteria: Annotated[str, typer.Option(help="soft or hard.")] = "soft",
-    n_explain: Annotated[int, typer.Option(help="Explanation words.")] = 5,
-    n_guess: Annotated[int, typer.Option(help="Guesses per attempt.")] = 5,
-    seed: Annotated[int, typer.Option(help="Seed of the hat and the order.")] = 0,
-    panel_seed: Annotated[int, typer.Option(help="Seed of the baseline models.")] = 0,
+    hat_size: Annotated[
+        int, typer.Option(metavar="N", help="Words of a corpus-derived hat.")
+    ] = 200,
+    part: Annotated[
+        str, typer.Option(metavar="PART", help="Corpus hat part: all, tune or heldout.")
+    ] = "heldout",
+    criteria: Annotated[str, typer.Option(metavar="MODE", help="soft or hard.")] = "soft",
+    n_explain: Annotated[int, typer.Option(metavar="N", help="Explanation words.")] = 5,
+    n_guess: Annotated[int, typer.Option(metavar="N", help="Guesses per attempt.")] = 5,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the hat and the order.")] = 0,
+    panel_seed: Annotated[int, typer.Option(metavar="N", help="Seed of the baseline models.")] = 0,
     json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write every attempt here.")
+        Path | None, typer.Option("--json", metavar="FILE", help="Write every attempt here.")
     ] = None,
-    chart: Annotated[Path | None, typer.Option(help="Save a PNG of the standings.")] = None,
+    chart: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Save a PNG of the standings.")
+    ] = None,
     params_file: ParamsOpt = None,
     set_: SetOpt = None,
     data_dir: DataOpt = Path("data"),
@@ -490,9 +588,12 @@ def tournament(
 def smoke(
     url: Annotated[str, typer.Argument(metavar="URL", help="Base URL of a running bot.")],
     expect_version: Annotated[
-        str | None, typer.Option(help="Fail unless /v1/model reports this version.")
+        str | None,
+        typer.Option(metavar="VERSION", help="Fail unless /v1/model reports this version."),
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for readiness.")
+    ] = 60.0,
 ) -> None:
     """Check a deployed bot: ready, the expected model, and the host protocol answering."""
     from hatbot.game.smoke import smoke_test
@@ -508,6 +609,7 @@ def smoke(
 from hatbot.remote import model_app  # noqa: E402  (registered last: one self-contained sub-app)
 
 app.add_typer(model_app, name="model")
+_plain_help(app)
 
 if __name__ == "__main__":
     app()

@@ -343,7 +343,10 @@ pointer_app = typer.Typer(help="Read or move a pointer of the remote store.", no
 model_app.add_typer(pointer_app, name="pointer")
 
 UrlOpt = Annotated[
-    str, typer.Option("--url", envvar="MODEL_STORE_URL", help="Base URL of the remote store.")
+    str,
+    typer.Option(
+        "--url", metavar="URL", envvar="MODEL_STORE_URL", help="Base URL of the remote store."
+    ),
 ]
 
 
@@ -365,12 +368,14 @@ def _run(command: str, action: typing.Callable[[], object]) -> None:
 
 @model_app.command("fetch")
 def fetch_command(
-    dest: Annotated[Path, typer.Option("--dest", help="The local model store.")],
+    dest: Annotated[Path, typer.Option("--dest", metavar="DIR", help="The local model store.")],
     # No default from the environment: CI jobs carry a MODEL_VERSION of their own.
-    version: Annotated[str, typer.Option(help="This version (empty: the pointer's).")] = "",
-    pointer: Annotated[str, typer.Option(help="The pointer to write (and follow).")] = (
-        "production"
-    ),
+    version: Annotated[
+        str, typer.Option(metavar="VERSION", help="This version (empty: the pointer's).")
+    ] = "",
+    pointer: Annotated[
+        str, typer.Option(metavar="NAME", help="The pointer to write (and follow).")
+    ] = ("production"),
     optional: Annotated[bool, typer.Option(help="A missing pointer is not an error.")] = False,
     url: UrlOpt = "",
 ) -> None:
@@ -380,8 +385,8 @@ def fetch_command(
 
 @model_app.command("publish")
 def publish_command(
-    store: Annotated[Path, typer.Option("--store", help="The local model store.")],
-    version: Annotated[str, typer.Option(help="The version folder to upload.")],
+    store: Annotated[Path, typer.Option("--store", metavar="DIR", help="The local model store.")],
+    version: Annotated[str, typer.Option(metavar="VERSION", help="The version folder to upload.")],
     url: UrlOpt = "",
 ) -> None:
     """Upload a local version folder (kept as it is if already published)."""
@@ -390,7 +395,7 @@ def publish_command(
 
 @pointer_app.command("get")
 def pointer_get(
-    name: Annotated[str, typer.Argument(help="A pointer, or NAME.previous.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A pointer, or NAME.previous.")],
     url: UrlOpt = "",
 ) -> None:
     """Print the version a pointer names."""
@@ -405,8 +410,8 @@ def pointer_get(
 
 @pointer_app.command("set")
 def pointer_set(
-    name: Annotated[str, typer.Argument(help="The pointer to move.")],
-    version: Annotated[str, typer.Argument(help="A published version.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The pointer to move.")],
+    version: Annotated[str, typer.Argument(metavar="VERSION", help="A published version.")],
     url: UrlOpt = "",
 ) -> None:
     """Move a pointer to a published version (its old value goes to NAME.previous)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hatbot.game.players import Answer
 from hatbot.game.report import format_leaderboard, save_chart
 from hatbot.game.tournament import Attempt, Game, GameConfig, TournamentResult
@@ -57,7 +59,8 @@ def test_leaderboard_summarises_the_log() -> None:
 
 
 def test_format_leaderboard_renders_a_markdown_table() -> None:
-    table = format_leaderboard(_result().leaderboard())
+    table, legend = format_leaderboard(_result().leaderboard()).split("\n\n")
+    assert legend.startswith("- explaining: ")
     lines = table.splitlines()
     assert len(lines) == 4
     assert lines[0].split("|")[1:4] == [" # ", " player ", " total "]
@@ -72,6 +75,41 @@ def test_format_leaderboard_renders_a_markdown_table() -> None:
     # rejected, failures, timeouts, calls, median, p95
     assert ann[8:] == ["1", "1", "1", "2", "0.505", "0.950"]
     assert ben[8:] == ["0", "0", "0", "3", "0.300", "0.390"]
+
+
+def test_leaderboard_total_se_is_the_standard_error_over_words() -> None:
+    ann, ben = _result().leaderboard()
+    # Points per word: ann 2 and 0, ben 2 and 0; sqrt(2) x their standard deviation sqrt(2).
+    assert ann.total_se == pytest.approx(2.0) and ben.total_se == pytest.approx(2.0)
+    assert ann.as_dict()["total_se"] == pytest.approx(2.0)
+    alone = TournamentResult(GameConfig(), ["ann", "ben"], ["planet"], _result().games[:1])
+    assert [row.total_se for row in alone.leaderboard()] == [None, None]
+
+
+def test_format_leaderboard_explains_its_columns_and_noise() -> None:
+    text = format_leaderboard(_result().leaderboard())
+    assert text.endswith("\n") and "\n\n\n" not in text
+    legend = text.split("\n\n")[1].splitlines()
+    assert len(legend) == 4 and all(line.startswith("- ") for line in legend)
+    assert legend[0].startswith("- explaining: ") and "; guessing: " in legend[0]
+    assert legend[1] == (
+        "- guessed by k: the share of the words the others explained that it guessed within"
+        " the first k hints."
+    )
+    assert legend[2].startswith("- rejected words: ") and "failures: " in legend[2]
+    assert legend[3] == (
+        "- noise: 2 words played; a total's standard error over them is at most ±2.0 here,"
+        " so totals less than 6 apart (3 × 2.0) could be chance."
+    )
+
+
+def test_format_leaderboard_says_when_too_few_words_were_played() -> None:
+    result = TournamentResult(config=GameConfig(), players=["ann", "ben"], hat=[])
+    noise = format_leaderboard(result.leaderboard()).splitlines()[-1]
+    assert noise == "- noise: 0 words played, too few to measure."
+    alone = TournamentResult(GameConfig(), ["ann", "ben"], ["planet"], _result().games[:1])
+    noise = format_leaderboard(alone.leaderboard()).splitlines()[-1]
+    assert noise == "- noise: 1 word played, too few to measure."
 
 
 def test_format_leaderboard_shows_missing_times() -> None:

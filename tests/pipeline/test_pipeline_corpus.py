@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from hatbot.pipeline.corpus import (
+    STOP_WORDS,
     CorpusError,
     DataStore,
     clean_text,
+    hat_vocabulary,
     iter_documents,
     prepare,
     read_json_texts,
@@ -345,6 +347,41 @@ def test_prepare_lemmatizes_when_asked(tmp_path: Path, lexicon_available: None) 
     lemmas = prepare(store, PreprocessParams(lemmatize=True)).clean.read_text().split()
     assert {"cars", "buses", "cities"} <= set(plain)
     assert {"car", "bus", "city"} <= set(lemmas) and "cars" not in lemmas
+
+
+def _host_hat(text: str, lemmatize: Callable[[str], str]) -> dict[str, int]:
+    """The host's method as docs/GAME.md states it, on one text."""
+    words = re.sub("[^a-z]+", " ", text.lower()).split()
+    lemmas = [lemmatize(w) for w in words if w not in STOP_WORDS and len(w) > 3]
+    counts = {w: lemmas.count(w) for w in set(lemmas)}
+    top = max(counts.values()) / 10
+    return {w: c for w, c in counts.items() if max(10, top / 100) < c <= top}
+
+
+@pytest.mark.parametrize("lemmatized", [False, True], ids=["plain", "lemmatized"])
+def test_hat_vocabulary_follows_the_host_method(
+    tmp_path: Path, lexicon_available: None, lemmatized: bool
+) -> None:
+    """Words are filtered before they are lemmatized, also when the corpus is lemmatized:
+    `cars` counts towards `car`, the token `car` itself (3 letters) does not."""
+    from hatbot.game.lexicon import NltkLexicon
+
+    text = (
+        "The garage and the wheel of the house. " * 1000
+        + "The cars of the cities, the car and the buses! " * 50
+        + "Phils raytracers " * 20
+        + "rarely " * 5
+    )
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "a.txt").write_text(text)
+    store = DataStore(tmp_path / "data")
+    store.fetch(str(folder))
+    lemmatize = NltkLexicon().lemmatize
+    corpora = prepare(store, PreprocessParams(lemmatize=lemmatized))
+    expected = {"car": 50, "city": 50, "bus": 50, "phils": 20, "raytracers": 20}
+    assert _host_hat(text, lemmatize) == expected
+    assert hat_vocabulary(corpora.hat_tokens, lemmatize) == expected
 
 
 def _garbage(seed: int, n: int) -> str:

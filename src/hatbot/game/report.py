@@ -13,7 +13,8 @@ def _seconds(value: float | None) -> str:
 
 
 def format_leaderboard(rows: Sequence[LeaderboardRow]) -> str:
-    """The leaderboard as a Markdown table (plain text that reads well in a terminal too)."""
+    """The leaderboard as a Markdown table (plain text that reads well in a terminal too),
+    with a legend of its columns and a line on its noise below."""
     attempts = sorted({k for row in rows for k in row.guess_rates})
     header = ["#", "player", "total", "explaining", "guessing"]
     header += [f"guessed by {k}" for k in attempts]
@@ -50,7 +51,32 @@ def format_leaderboard(rows: Sequence[LeaderboardRow]) -> str:
         )
         + "|"
     )
-    return "\n".join([render(lines[0]), rule, *(render(line) for line in lines[1:])]) + "\n"
+    table = [render(lines[0]), rule, *(render(line) for line in lines[1:])]
+    return "\n".join([*table, "", *LEGEND, _noise(rows)]) + "\n"
+
+
+LEGEND = (
+    "- explaining: the points its guessers earned on the words it explained; guessing: the "
+    "points it earned guessing the others' words.",
+    "- guessed by k: the share of the words the others explained that it guessed within the "
+    "first k hints.",
+    "- rejected words: its explanation words the host deleted; failures: calls that counted as "
+    "an empty list (timeouts included); median s, p95 s: its response times.",
+)
+
+
+def _noise(rows: Sequence[LeaderboardRow]) -> str:
+    """One line on how far the totals can move by chance (docs/GAME.md, "A leaderboard")."""
+    words = rows[0].explained + rows[0].guessing_games if rows else 0
+    errors = [row.total_se for row in rows if row.total_se is not None]
+    if not errors:
+        return f"- noise: {words} word{'' if words == 1 else 's'} played, too few to measure."
+    worst = max(errors)
+    return (
+        f"- noise: {words} words played; a total's standard error over them is at most "
+        f"±{worst:.1f} here, so totals less than {3 * worst:.0f} apart (3 × {worst:.1f}) "
+        "could be chance."
+    )
 
 
 def save_chart(result: TournamentResult, path: Path) -> None:

@@ -105,6 +105,8 @@ class LeaderboardRow:
     guessing_games: int
     # Attempt k -> share of its guessing games won within the first k attempts.
     guess_rates: dict[int, float]
+    # The total's standard error over the words played (`total_error`); None below two.
+    total_se: float | None
     # Explanation words (within the first n_explain) that the host deleted.
     rejected: int
     calls: int
@@ -151,6 +153,16 @@ def guess_rates(name: str, games: Sequence[Game], attempts: Sequence[int]) -> di
         return {k: 0.0 for k in attempts}
     won_at = [g.guessed_at(name) for g in games]
     return {k: sum(1 for a in won_at if a is not None and a <= k) / len(games) for k in attempts}
+
+
+def total_error(name: str, games: Sequence[Game]) -> float | None:
+    """The standard error of `name`'s total over `games`: sqrt(n) times the standard
+    deviation of its points per word, how far the total moves by chance from one hat of n
+    words to another. None below two words."""
+    points = [g.points.get(name, 0) for g in games]
+    if len(points) < 2:
+        return None
+    return math.sqrt(len(points)) * statistics.stdev(points)
 
 
 def response_times(answers: Sequence[Answer]) -> tuple[float | None, float | None]:
@@ -203,6 +215,7 @@ class TournamentResult:
             explained=len(explained),
             guessing_games=len(guessing_games),
             guess_rates=guess_rates(name, guessing_games, attempts),
+            total_se=total_error(name, self.games),
             rejected=sum(g.rejected for g in explained),
             calls=len(answers),
             failures=failures,

@@ -406,7 +406,7 @@ def build(
         trained = {role: Trained.load(job.out) for role, job in jobs.items()}
     with steps.timed("train.hat_vocabulary"):
         steps.progress(step="hat vocabulary (WordNet lemmas)")
-        eligible = hat_vocabulary(corpora.clean, lexicon.lemmatize)
+        eligible = hat_vocabulary(corpora.hat_tokens, lexicon.lemmatize)
     built = write_artifact(
         scratch / "artifact", words, counts, trained, lexicon, eligible, params, snapshot
     )

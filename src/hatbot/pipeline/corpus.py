@@ -50,6 +50,8 @@ STOP_WORDS = frozenset(
 # worth training on.
 MIN_TOKENS = 1_000
 MIN_STOP_WORD_SHARE = 0.15
+# The counts `hat_vocabulary` reads, beside the cleaned corpus.
+HAT_TOKENS = "hat-tokens.json"
 # Cleaned corpora are cached by their inputs, this file's code among them.
 _CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
@@ -317,12 +319,14 @@ def stop_word_share(tokens: list[str]) -> float:
 
 @dataclass(frozen=True)
 class Corpora:
-    """The files training reads: the cleaned corpus and the raw one (for starter-kit proxies)."""
+    """The files training reads: the cleaned corpus, the raw one (for starter-kit proxies)
+    and the counts of the words a hat is drawn from (`hat_vocabulary`)."""
 
     clean: Path
     raw: Path
     tokens: int
     documents: int
+    hat_tokens: Path
 
 
 def prepare(store: DataStore, params: PreprocessParams) -> Corpora:
@@ -333,9 +337,10 @@ def prepare(store: DataStore, params: PreprocessParams) -> Corpora:
     ).hexdigest()[:16]
     folder = store.work / key
     info_path = folder / "corpora.json"
+    files = folder / "clean.txt", folder / "raw.txt"
     if info_path.exists():
         info = json.loads(info_path.read_text())
-        return Corpora(folder / "clean.txt", folder / "raw.txt", info["tokens"], info["documents"])
+        return Corpora(*files, info["tokens"], info["documents"], folder / HAT_TOKENS)
     lemmatize = None
     if params.lemmatize:
         from hatbot.game.lexicon import NltkLexicon
@@ -349,13 +354,14 @@ def prepare(store: DataStore, params: PreprocessParams) -> Corpora:
             folder.rmdir()
         raise
     _write_atomic(info_path, json.dumps({"tokens": tokens, "documents": documents}))
-    return Corpora(folder / "clean.txt", folder / "raw.txt", tokens, documents)
+    return Corpora(*files, tokens, documents, folder / HAT_TOKENS)
 
 
 def _write_corpora(
     store: DataStore, params: PreprocessParams, folder: Path, lemmatize: Any
 ) -> tuple[int, int]:
     tokens = documents = stop_words = long_words = 0
+    hat_tokens: Counter[str] = Counter()
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         clean_tmp, raw_tmp = Path(tmp) / "clean.txt", Path(tmp) / "raw.txt"
         with clean_tmp.open("w") as clean_f, raw_tmp.open("w") as raw_f:
@@ -364,6 +370,9 @@ def _write_corpora(
                 words = clean_text(doc, params).split()
                 long_words += sum(len(w) > 1 for w in words)
                 stop_words += sum(len(w) > 1 and w in STOP_WORDS for w in words)
+                # The host filters a hat's words before it lemmatizes them (docs/GAME.md):
+                # `cars` counts towards `car`, whatever the corpus below keeps.
+                hat_tokens.update(w for w in words if len(w) > 3 and w not in STOP_WORDS)
                 if lemmatize is not None:
                     words = [lemmatize(w) for w in words]
                 if words:
@@ -378,21 +387,20 @@ def _write_corpora(
                 f"only {share:.1%} of the corpus's words are English stop words "
                 f"(English text has about 40%): it does not look like English text"
             )
+        _write_atomic(folder / HAT_TOKENS, json.dumps(dict(sorted(hat_tokens.items()))))
         os.replace(clean_tmp, folder / "clean.txt")
         os.replace(raw_tmp, folder / "raw.txt")
     return tokens, documents
 
 
-def hat_vocabulary(corpus: Path, lemmatize: Any) -> dict[str, int]:
+def hat_vocabulary(hat_tokens: Path, lemmatize: Any) -> dict[str, int]:
     """Hat-eligible words and their counts, by the tournament's method (docs/GAME.md).
 
-    Lowercase letters-only tokens, stop words out, longer than 3 letters, WordNet
-    lemmas; kept when max(10, M/100) < count <= M, M a tenth of the top count.
+    `hat_tokens` counts the corpus's lowercase letters-only tokens longer than 3 letters,
+    stop words out (`Corpora.hat_tokens`); their WordNet lemmas are kept when
+    max(10, M/100) < count <= M, M a tenth of the top count.
     """
-    counts: Counter[str] = Counter()
-    with corpus.open() as f:
-        for line in f:
-            counts.update(w for w in line.split() if len(w) > 3 and w not in STOP_WORDS)
+    counts: dict[str, int] = json.loads(hat_tokens.read_text())
     lemma_counts: Counter[str] = Counter()
     for word, count in counts.items():
         lemma_counts[lemmatize(word)] += count
