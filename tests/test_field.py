@@ -16,10 +16,11 @@ from hatbot.strategy import Strategy, StrategyParams
 def hint_list(index: WordIndex, proxy: Proxy, candidate: int) -> list[str]:
     """The recipe's explanation of `candidate` (its hint list, in order), as words."""
     spelled = {i: w for w, i in proxy.extra.items()}
+    lists = proxy.lists[0]
     # The inverted lists hold hint h's entries at starts[h]:starts[h + 1].
-    hint_of_entry = np.repeat(np.arange(len(proxy.starts) - 1), np.diff(proxy.starts))
-    found = np.flatnonzero(proxy.targets == candidate)
-    ordered = found[np.argsort(proxy.positions[found], kind="stable")]
+    hint_of_entry = np.repeat(np.arange(len(lists.starts) - 1), np.diff(lists.starts))
+    found = np.flatnonzero(lists.targets == candidate)
+    ordered = found[np.argsort(lists.positions[found], kind="stable")]
     ids = [int(h) for h in hint_of_entry[ordered]]
     return [index.words[h] if h < len(index) else spelled[h] for h in ids]
 
@@ -28,6 +29,9 @@ def test_the_model_has_a_proxy_of_every_recipe(tiny_index: WordIndex) -> None:
     assert sorted(p.name for p in tiny_index.proxies) == sorted(RECIPES)
     twinned = {p.name for p in tiny_index.proxies if p.twins}
     assert twinned == {"starter_kit", "clean_naive"}, "twins only for the simulated recipes"
+    for proxy in tiny_index.proxies:
+        # The guesser reads the hint lists of the proxy and of each twin.
+        assert len(proxy.lists) == 1 + len(proxy.twins)
 
 
 def test_hints_from_one_proxy_make_that_recipe_dominate(tiny_index: WordIndex) -> None:
@@ -37,7 +41,7 @@ def test_hints_from_one_proxy_make_that_recipe_dominate(tiny_index: WordIndex) -
     rng = np.random.default_rng(0)
     for proxy in tiny_index.proxies:
         others = [p for p in tiny_index.proxies if p is not proxy]
-        candidates = np.unique(proxy.targets)
+        candidates = np.unique(proxy.lists[0].targets)
         wins = 0
         tried = 0
         for candidate in rng.permutation(candidates)[:40]:
@@ -68,7 +72,7 @@ def test_a_fixed_blend_is_the_mean_of_the_recipes(tiny_index: WordIndex) -> None
     """recipe_sharpness 0: every recipe counts the same, whatever the hints."""
     strategy = Strategy(tiny_index, StrategyParams(recipe_sharpness=0.0))
     proxy = tiny_index.proxies[0]
-    hints = hint_list(tiny_index, proxy, int(proxy.targets[0]))[:4]
+    hints = hint_list(tiny_index, proxy, int(proxy.lists[0].targets[0]))[:4]
     posterior = strategy.guesser.recipe_posterior(hints)
     assert posterior == pytest.approx(dict.fromkeys(posterior, 1.0 / len(posterior)))
 

@@ -266,7 +266,7 @@ def test_a_cruder_projection_still_mostly_agrees(
     exact = [r for rounds in all_rounds(strategy, hints) for r in rounds]
     monkeypatch.setattr(hatbot.guesser, "SHORTLIST", 300)
     strategy.guesser.axes, strategy.guesser.projected = principal_projection(
-        tiny_index.stacked, dims=8
+        tiny_index.stacked, dims=8, columns=strategy.guesser.column_weights != 0
     )
     rough = [r for rounds in all_rounds(strategy, hints) for r in rounds]
     same = sum(a == b for a, b in zip(rough, exact, strict=True))
@@ -312,17 +312,20 @@ def test_a_strategy_is_freed_by_reference_counting(tiny_index: WordIndex) -> Non
 
 
 def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordIndex) -> None:
-    """The explainer's simulated guessers: hatbot's space, then each recipe's proxy and twins
-    (several models of one recipe), the recipe's weight split between them."""
+    """The explainer's simulated guessers: hatbot's space, then each weighted recipe's proxy
+    and twins (several models of one recipe), the recipe's weight split between them; a
+    recipe without an explaining weight is not simulated."""
     strategy = Strategy(tiny_index)
     params = strategy.params
-    assert len(tiny_index.proxies) == 2
+    simulated = [p for p in tiny_index.proxies if params.explain_proxy_weights.get(p.name, 0) > 0]
+    assert [p.name for p in simulated] == ["clean_naive", "starter_kit"]
+    assert len(tiny_index.proxies) > len(simulated)
     seeds = tiny_index.manifest["twin_seeds"]
     assert len(seeds) >= 2
     models = 1 + len(seeds)
     assert len(strategy.explainer.spaces) == len(strategy.explainer.weights) == 1 + 2 * models
     assert strategy.explainer.weights[0] == params.explain_own_weight
-    for k, proxy in enumerate(tiny_index.proxies):
+    for k, proxy in enumerate(simulated):
         assert len(proxy.twins) == len(seeds)
         spaces = strategy.explainer.spaces[1 + models * k : 1 + models * (k + 1)]
         assert spaces[0] is proxy.vectors
@@ -341,17 +344,19 @@ def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordInd
             ]
             chance = proxy.neighbours.shape[1] ** 2 / len(tiny_index)
             assert np.mean(shared) > 5 * chance
-    # The guesser reads the proxies only: one space per recipe, as the stacked matrix.
-    assert len(strategy.guesser.spaces) == 3
+    # The guesser reads every proxy (one space per recipe, as the stacked matrix), the
+    # recipes without a guessing weight at weight 0.
+    assert len(strategy.guesser.spaces) == 1 + len(tiny_index.proxies)
+    assert sum(w > 0 for w in strategy.guesser.weights) == 1 + len(params.proxy_weights)
     # Without twins: one simulated guesser per recipe, with the recipe's whole weight.
     alone = Strategy(tiny_index, StrategyParams(explain_twins=False))
     assert len(Strategy(tiny_index, StrategyParams(max_twins=0)).explainer.spaces) == 3
     assert len(Strategy(tiny_index, StrategyParams(max_twins=1)).explainer.spaces) == 5
-    expected = [tiny_index.vectors] + [p.vectors for p in tiny_index.proxies]
+    expected = [tiny_index.vectors] + [p.vectors for p in simulated]
     assert len(alone.explainer.spaces) == len(expected)
     assert all(a is b for a, b in zip(alone.explainer.spaces, expected, strict=True))
     assert alone.explainer.weights[1:] == [
-        alone.params.explain_proxy_weights[p.name] for p in tiny_index.proxies
+        alone.params.explain_proxy_weights[p.name] for p in simulated
     ]
 
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from hatbot.game.recipes import RECIPES
+
 # typer's help writes a type beside every parameter (`<bool>` for a flag, `<str>` beside an
 # argument's name), required arguments as `{URL}`, and, in its rich mode, keeps each line
 # break of a docstring. The classes below make every help screen read as plain usage:
@@ -531,7 +533,8 @@ def tournament(
         typer.Option(
             metavar="PLAYER",
             help="A built-in player (repeatable): KIND or NAME=KIND[:ARG]; KIND hatbot (ARG: "
-            "a model version), starter_kit or clean_naive (ARG: the seed of its own model).",
+            f"a model version) or a recipe, {', '.join(RECIPES)} (ARG: the seed of its own "
+            "model; docs/GAME.md, 'The field').",
         ),
     ] = None,
     hat_file: Annotated[

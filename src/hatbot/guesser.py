@@ -62,7 +62,9 @@ class Guesser:
                 for weight, space in zip(self.weights, self.spaces, strict=True)
             ]
         )
-        self.axes, self.projected = principal_projection(index.stacked)
+        self.axes, self.projected = principal_projection(
+            index.stacked, columns=self.column_weights != 0
+        )
         self.prior = index.eligible.astype(np.float32)
         # Where the prior moves on an everyday hat (`hatbot.hat_kind`): to the common words.
         self.everyday_shift = params.prior_weight * (index.common.astype(np.float32) - self.prior)
@@ -150,40 +152,48 @@ class Guesser:
     def _reverse(self, words: list[str]) -> NDArray[np.float32]:
         """How well the hints match each candidate's explanation by the recipes: each
         recipe's `_recipe_matches` weighted by `recipe_posterior`."""
-        matches = self._recipe_matches(words)
-        return (self._posterior(matches) @ matches).astype(np.float32)
+        matches, fits = self._recipe_matches(words)
+        return (self._posterior(fits) @ matches).astype(np.float32)
 
     def recipe_posterior(self, hints: Sequence[str]) -> dict[str, float]:
         """How much each recipe's hint lists count in a guess for these hints (sums to 1)."""
         words = [w for w in dict.fromkeys(normalise(h) for h in hints) if w]
-        posterior = self._posterior(self._recipe_matches(words))
+        posterior = self._posterior(self._recipe_matches(words)[1])
         return {p.name: float(w) for p, w in zip(self.index.proxies, posterior, strict=True)}
 
-    def _recipe_matches(self, words: list[str]) -> NDArray[np.float64]:
-        """For each recipe (rows) and candidate (columns), the mean over the hints of
-        1 / (1 + 0.1 |position in the recipe's explanation of it - position here|)."""
-        matches = np.zeros((len(self.index.proxies), len(self.index)), dtype=np.float64)
+    def _recipe_matches(self, words: list[str]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """For each recipe (rows) and candidate (columns), the mean over the hints and the
+        recipe's models (its proxy and twins) of 1 / (1 + 0.1 |position in the model's
+        explanation of the candidate - position here|); and each recipe's fit, the best
+        candidate's mean over the hints in the recipe's best-matching model (a recipe's
+        fit does not depend on how many models of it there are)."""
+        size = len(self.index)
+        matches = np.zeros((len(self.index.proxies), size), dtype=np.float64)
+        fits = np.zeros(len(self.index.proxies), dtype=np.float64)
         for row, proxy in enumerate(self.index.proxies):
-            targets, weights = [], []
-            for j, word in enumerate(words):
-                i = self.index.ids.get(word, proxy.extra.get(word))
-                if i is None:
-                    continue
-                found, positions = proxy.explained_by(i)
-                targets.append(found)
-                weights.append(1.0 / (1.0 + 0.1 * np.abs(positions - j)))
-            if targets:
-                matches[row] = np.bincount(
-                    np.concatenate(targets),
-                    weights=np.concatenate(weights),
-                    minlength=len(self.index),
+            ids = [(j, self.index.ids.get(w, proxy.extra.get(w))) for j, w in enumerate(words)]
+            known = [(j, i) for j, i in ids if i is not None]
+            if not known:
+                continue
+            for lists in proxy.lists:
+                found = [lists.explained_by(i) for _, i in known]
+                model = np.bincount(
+                    np.concatenate([targets for targets, _ in found]),
+                    weights=np.concatenate(
+                        [
+                            1.0 / (1.0 + 0.1 * np.abs(positions - j))
+                            for (j, _), (_, positions) in zip(known, found, strict=True)
+                        ]
+                    ),
+                    minlength=size,
                 ) / len(words)
-        return matches
+                matches[row] += model / len(proxy.lists)
+                fits[row] = max(fits[row], float(model.max(initial=0.0)))
+        return matches, fits
 
-    def _posterior(self, matches: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Each recipe's weight: exp(recipe_sharpness * (its best candidate's match - the
-        best recipe's)), normalised. Hints no recipe explains leave the weights equal."""
-        fits = matches.max(axis=1, initial=0.0)
+    def _posterior(self, fits: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Each recipe's weight: exp(recipe_sharpness * (its fit - the best recipe's)),
+        normalised. Hints no recipe explains leave the weights equal."""
         weights = np.exp(self.params.recipe_sharpness * (fits - fits.max(initial=0.0)))
         return np.asarray(weights / weights.sum(), dtype=np.float64)
 

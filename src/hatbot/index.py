@@ -28,7 +28,8 @@ Optional: any number of opponent recipes (a quick model has none), each folder c
     proxy-<name>/twins/<seed>/    for each of the manifest's `twin_seeds`, or for none (a
                                   recipe the explainer does not simulate): the same recipe
                                   trained on its corpus shuffled by that seed (vectors.npy,
-                                  neighbours.npy; the explainer's other models of the recipe)
+                                  neighbours.npy: the explainer's other models of the recipe;
+                                  hints.npy, optional: its hint lists, for the guesser)
 
 Optional: the explanation table, both files or neither (a quick model has none, and
 is explained live)
@@ -128,16 +129,22 @@ def nearest_neighbours(
     return neighbours, density
 
 
-def principal_projection(stacked: Vector, dims: int = PROJECTION_DIMS) -> tuple[Vector, Vector]:
+def principal_projection(
+    stacked: Vector, dims: int = PROJECTION_DIMS, columns: NDArray[np.bool_] | None = None
+) -> tuple[Vector, Vector]:
     """Every word's vectors in all spaces (`stacked`, side by side) projected on their
     `dims` principal axes (uncentred: the axes that keep dot products best). Returns the
-    axes (one column per axis) and the projected words.
+    axes (one column per axis) and the projected words. `columns`: the columns a query
+    uses (the others, of spaces it gives no weight, get no axis).
 
     A query's dot product with every word in every space costs a pass over all the
     matrices; its projection costs a pass over one matrix of `dims` columns, and ranks
     the words almost the same way.
     """
     gram = (stacked.T @ stacked).astype(np.float64)
+    if columns is not None:
+        gram[~columns] = 0.0
+        gram[:, ~columns] = 0.0
     _, eigenvectors = np.linalg.eigh(gram)
     axes = np.ascontiguousarray(eigenvectors[:, ::-1][:, : min(dims, gram.shape[0])], np.float32)
     projected = huge_pages_array(len(stacked), axes.shape[1])
@@ -199,34 +206,61 @@ class Twin:
 
 
 @dataclass(frozen=True)
-class Proxy:
-    """An opponent recipe: its vectors of our vocabulary and its explainer's hint lists."""
+class HintLists:
+    """One model's hint lists inverted: for hint id h, `targets[starts[h]:starts[h+1]]` are
+    the candidates whose explanation holds h, at `positions[...]`."""
 
-    name: str
-    vectors: Vector
-    neighbours: NDArray[np.int32]
-    density: Vector
-    # The recipe's other models, one per seed of the manifest's `twin_seeds`.
-    twins: tuple[Twin, ...]
-    # Hint strings the vocabulary lacks, numbered after it.
-    extra: dict[str, int]
-    # Inverted hint lists: for hint id h, `targets[starts[h]:starts[h+1]]` are the
-    # candidates whose explanation holds h, at `positions[...]`.
     starts: NDArray[np.int64]
     targets: NDArray[np.int32]
     positions: NDArray[np.int32]
 
     @classmethod
-    def load(cls, folder: Path, size: int, vectors: Vector, twins: list[Path]) -> Proxy:
-        """The proxy in `folder`, with the twins in the folders `twins`."""
-        candidates = np.load(folder / "candidates.npy")
-        hints = np.load(folder / "hints.npy")
-        extra_words = (folder / "extra_words.txt").read_text().split("\n")[:-1]
+    def invert(
+        cls, hints: NDArray[np.int32], candidates: NDArray[np.int32], total: int
+    ) -> HintLists:
+        """Invert `hints` (one row per candidate, -1 padded) over hint ids below `total`."""
+        if hints.ndim != 2 or len(hints) != len(candidates):
+            raise ValueError(f"hint lists of shape {hints.shape} for {len(candidates)} candidates")
+        if hints.size and hints.max() >= total:
+            raise ValueError(f"hint ids up to {hints.max()}, but only {total} words")
         rows, cols = np.nonzero(hints >= 0)
         hint_ids = hints[rows, cols]
         order = np.argsort(hint_ids, kind="stable")
+        return cls(
+            starts=np.searchsorted(hint_ids[order], np.arange(total + 1)).astype(np.int64),
+            targets=candidates[rows[order]].astype(np.int32),
+            positions=cols[order].astype(np.int32),
+        )
+
+    def explained_by(self, hint: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """Candidates whose explanation holds hint id `hint`, and where."""
+        lo, hi = self.starts[hint], self.starts[hint + 1]
+        return self.targets[lo:hi], self.positions[lo:hi]
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An opponent recipe: its vectors of our vocabulary and its explainers' hint lists."""
+
+    name: str
+    vectors: Vector
+    neighbours: NDArray[np.int32]
+    density: Vector
+    # The recipe's other models, one per seed of the manifest's `twin_seeds` (or none).
+    twins: tuple[Twin, ...]
+    # Hint strings the vocabulary lacks, numbered after it (alike in all its models).
+    extra: dict[str, int]
+    # The hint lists of the proxy, then of each twin that has them.
+    lists: tuple[HintLists, ...]
+
+    @classmethod
+    def load(cls, folder: Path, size: int, vectors: Vector, twins: list[Path]) -> Proxy:
+        """The proxy in `folder`, with the twins in the folders `twins`."""
+        candidates = np.load(folder / "candidates.npy")
+        extra_words = (folder / "extra_words.txt").read_text().split("\n")[:-1]
         total = size + len(extra_words)
-        starts = np.searchsorted(hint_ids[order], np.arange(total + 1)).astype(np.int64)
+        files = [folder / "hints.npy"] + [t / "hints.npy" for t in twins]
+        lists = [HintLists.invert(np.load(f), candidates, total) for f in files if f.is_file()]
         return cls(
             name=folder.name.removeprefix("proxy-"),
             vectors=vectors,
@@ -234,15 +268,12 @@ class Proxy:
             density=np.load(folder / "density.npy"),
             twins=tuple(Twin.load(twin) for twin in twins),
             extra={w: size + i for i, w in enumerate(extra_words)},
-            starts=starts,
-            targets=candidates[rows[order]].astype(np.int32),
-            positions=cols[order].astype(np.int32),
+            lists=tuple(lists),
         )
 
     def explained_by(self, hint: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
-        """Candidates whose explanation by this recipe holds hint id `hint`, and where."""
-        lo, hi = self.starts[hint], self.starts[hint + 1]
-        return self.targets[lo:hi], self.positions[lo:hi]
+        """Candidates whose explanation by the proxy itself holds hint id `hint`, and where."""
+        return self.lists[0].explained_by(hint)
 
 
 # The explanation table's files: both or neither.

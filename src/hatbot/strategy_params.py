@@ -28,12 +28,12 @@ class StrategyParams(BaseModel):
     # named: 0), the recipes' hint lists read backwards, hat prior.
     own_weight: float = 1.0
     proxy_weights: dict[str, float] = {"starter_kit": 1.0, "clean_naive": 1.0}
-    reverse_weight: float = 0.6
+    reverse_weight: float = 1.2
     prior_weight: float = 0.15
     # How sharply the recipe whose hint lists best explain the hints so far dominates the
     # reverse lookup: recipe r weighs exp(recipe_sharpness * (fit_r - best fit)), fit_r
     # being how well its best candidate's hint list matches the hints (0: a fixed blend).
-    recipe_sharpness: float = Field(8.0, ge=0.0)
+    recipe_sharpness: float = Field(20.0, ge=0.0)
     # How much of a candidate's neighbour density is subtracted from its similarity to a
     # hint (0: plain cosine; 1: CSLS, a hint counts when it is among the candidate's
     # nearest neighbours, as the explainer's hints are).

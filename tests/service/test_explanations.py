@@ -100,9 +100,9 @@ def test_service_answers_from_the_table_and_computes_the_rest(
     asked: list[tuple[str, int]] = []
 
     class Counting(Strategy):
-        def explain(self, word: str, n_words: int) -> list[str]:
+        def explain(self, word: str, n_words: int, observe: bool = True) -> list[str]:
             asked.append((word, n_words))
-            return super().explain(word, n_words)
+            return super().explain(word, n_words, observe)
 
     model = ServedModel(tiny_index, Counting(tiny_index), precomputed=True)
     metrics = Metrics.create(CollectorRegistry())

@@ -137,16 +137,23 @@ def shuffled(corpus: Path, seed: int) -> Path:
 
 
 def proxy_hints(
-    trained: Trained, words: list[str], candidates: NDArray[np.int64], depth: int
+    trained: Trained,
+    words: list[str],
+    candidates: NDArray[np.int64],
+    depth: int,
+    extra: list[str] | None = None,
 ) -> tuple[NDArray[np.int32], list[str]]:
     """For each candidate, the hints the recipe's explainer gives after the host's cleaning.
 
     Hints are ids into the vocabulary, extended by the returned list of hint strings the
-    vocabulary lacks (a raw-corpus recipe says `nasas` where the cleaned corpus has `nasa`).
+    vocabulary lacks (a raw-corpus recipe says `nasas` where the cleaned corpus has `nasa`);
+    `extra`, a list from an earlier call (another model of the recipe), is extended, so
+    the models of one recipe number their hints alike.
     """
     assert trained.queries is not None
+    extra = [] if extra is None else extra
     ids = {w: i for i, w in enumerate(words)}
-    extra: list[str] = []
+    ids |= {w: len(words) + i for i, w in enumerate(extra)}
     own = normalise_rows(trained.vectors)
     queries = normalise_rows(trained.queries[candidates])
     cleaned = [normalise(w) for w in trained.words]
@@ -336,13 +343,18 @@ def write_artifact(
                 save_space(sub / "twins" / str(seed), normalise_rows(twin.queries))
     with steps.timed("train.export.proxy_hints"):
         steps.progress(step="the proxies' hint lists")
+        depth = params.strategy.proxy_depth
         for name in proxied(params):
             sub = folder / f"proxy-{name}"
             np.save(sub / "candidates.npy", candidates.astype(np.int32))
-            hints, extra = proxy_hints(
-                trained[f"proxy-{name}"], words, candidates, params.strategy.proxy_depth
-            )
+            hints, extra = proxy_hints(trained[f"proxy-{name}"], words, candidates, depth)
             np.save(sub / "hints.npy", hints)
+            # Each twin's hint lists too: the guesser reads every model of a recipe backwards.
+            for seed in seeds if name in twinned(params) else ():
+                twin_hints, extra = proxy_hints(
+                    trained[twin_role(name, seed)], words, candidates, depth, extra
+                )
+                np.save(sub / "twins" / str(seed) / "hints.npy", twin_hints)
             (sub / "extra_words.txt").write_text("".join(f"{w}\n" for w in extra))
     strategy = params.strategy.model_dump(mode="json")
     explained_count = 0
