@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -78,11 +79,18 @@ def main() -> None:
     if folder is None:
         raise SystemExit(f"no production model in {args.models_dir}")
     index = WordIndex(folder)
-    index.proxies = [p for p in index.proxies if p.name not in args.without]
     strategy_params = StrategyParams.of_model(index.manifest).model_dump()
     for item in args.overrides:
         key, _, value = item.partition("=")
         strategy_params[key.removeprefix("strategy.")] = json.loads(value)
+    # Without a recipe's proxy: no hint lists to read backwards, no weight anywhere.
+    index.proxies = [
+        dataclasses.replace(p, lists=()) if p.name in args.without else p for p in index.proxies
+    ]
+    for weights in ("proxy_weights", "explain_proxy_weights"):
+        strategy_params[weights] = {
+            name: w for name, w in strategy_params[weights].items() if name not in args.without
+        }
     chosen = StrategyParams(**strategy_params)
 
     panel, second = panel_models(args, params)

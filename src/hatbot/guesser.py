@@ -193,8 +193,13 @@ class Guesser:
 
     def _posterior(self, fits: NDArray[np.float64]) -> NDArray[np.float64]:
         """Each recipe's weight: exp(recipe_sharpness * (its fit - the best recipe's)),
-        normalised. Hints no recipe explains leave the weights equal."""
-        weights = np.exp(self.params.recipe_sharpness * (fits - fits.max(initial=0.0)))
+        normalised over the recipes with hint lists. Hints no recipe explains leave the
+        weights equal."""
+        readable = np.array([bool(p.lists) for p in self.index.proxies], dtype=bool)
+        if not readable.any():
+            return np.zeros(len(fits), dtype=np.float64)
+        best = fits[readable].max()
+        weights = np.where(readable, np.exp(self.params.recipe_sharpness * (fits - best)), 0.0)
         return np.asarray(weights / weights.sum(), dtype=np.float64)
 
     def _pick(

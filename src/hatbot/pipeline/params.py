@@ -62,8 +62,9 @@ class TrainParams(_Section):
     # (2: held-out explaining soft / hard with 1, 2, 3 twins: 333 / 321, 368 / 358,
     # 375 / 359; a third costs two fastText models for 7 and 1 points; docs/PIPELINE.md).
     twins: int = Field(2, ge=0, le=8)
-    # The opponent recipes hatbot trains proxies of (`hatbot.game.recipes`).
-    recipes: tuple[str, ...] = tuple(RECIPES)
+    # The opponent recipes hatbot trains proxies of (`hatbot.game.recipes`): not
+    # notebook_sg5, whose proxy cost guessing points (docs/STRATEGY.md, "The field").
+    recipes: tuple[str, ...] = ("starter_kit", "clean_naive", "notebook_cbow16", "notebook_sg10")
     # Precompute hatbot's explanation of every hat and hint word (the service looks them
     # up); false: every explanation is computed when asked.
     explanation_table: bool = True
