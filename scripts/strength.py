@@ -31,6 +31,7 @@ from hatbot.game.recipes import RECIPES
 from hatbot.game.report import format_leaderboard
 from hatbot.game.rules import Criteria, clean, is_guessed
 from hatbot.game.tournament import GameConfig, play_tournament
+from hatbot.hat_kind import HatKind
 from hatbot.index import WordIndex
 from hatbot.pipeline.corpus import DataStore, prepare
 from hatbot.pipeline.evaluate import heldout_hat
@@ -55,6 +56,9 @@ def main() -> None:
     parser.add_argument("--n-guess", type=int, default=5)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--without", action="append", default=[], choices=list(RECIPES))
+    parser.add_argument(
+        "--hat-memory", type=int, default=100, help="hatbot's hat-kind memory (0: off)."
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--json", type=Path, help="Write the numbers here.")
     parser.add_argument(
@@ -100,7 +104,8 @@ def main() -> None:
 
     def challengers() -> list[Player]:
         # A fresh strategy per tournament: its estimate of the hat's kind starts empty.
-        players: list[Player] = [StrategyPlayer("hatbot", Strategy(index, chosen))]
+        strategy = Strategy(index, chosen, HatKind(args.hat_memory))
+        players: list[Player] = [StrategyPlayer("hatbot", strategy)]
         if second is not None:
             players.append(recipe_player("clean_naive_2", RECIPES["clean_naive"], second))
         return players
