@@ -95,6 +95,22 @@ def test_a_diverging_training_fails_with_fasttexts_error_and_stops_the_others(
     assert not (slow.out / "done.json").exists() and not (bad.out / "done.json").exists()
 
 
+def test_a_recipe_model_that_diverges_retrains_at_half_the_rate(
+    clean_corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An opponent recipe's model (`nan_retries`) that ends in `Encountered NaN` trains again
+    with half the learning rate until it converges; the rate it used is recorded."""
+    import json
+
+    job = Job(clean_corpus, {**TINY_ARGS, "lr": 1.0}, tmp_path / "recipe", nan_retries=5)
+    with caplog.at_level("WARNING", logger="hatbot.pipeline"):
+        run_jobs([job], parallel=1)
+    done = json.loads((job.out / "done.json").read_text())
+    assert done["args"]["lr"] in (0.5, 0.25, 0.125, 0.0625, 0.03125)
+    assert "Encountered NaN" in caplog.text and "retraining it with lr 0.5" in caplog.text
+    assert Trained.load(job.out).vectors.size > 0
+
+
 def test_a_missing_corpus_fails_clearly(tmp_path: Path) -> None:
     job = Job(tmp_path / "nothing.txt", TINY_ARGS, tmp_path / "out")
     with pytest.raises(TrainingError, match="out failed"):

@@ -9,6 +9,7 @@ interpreter that writes its vocabulary and vectors to a folder and exits.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import subprocess
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from tqdm import tqdm
 from hatbot.game.recipes import LIBRARY_DEFAULTS
 from hatbot.pipeline import steps
 from hatbot.pipeline.params import TrainParams
+
+log = logging.getLogger("hatbot.pipeline")
 
 __all__ = ["LIBRARY_DEFAULTS", "Job", "Trained", "TrainingError", "run_jobs"]
 
@@ -48,6 +51,10 @@ class Job:
     keep_bin: bool = False
     # The step name its time is recorded under (`train.fasttext.own`); empty: not recorded.
     name: str = ""
+    # Retrains with half the learning rate, at most this many times, when fastText ends in
+    # `Encountered NaN`: for an opponent recipe's model (a fixed recipe that a tiny corpus
+    # can make diverge, as `notebook_sg5` on 800 documents), never for hatbot's own.
+    nan_retries: int = 0
 
 
 def fasttext_args(params: TrainParams) -> dict[str, Any]:
@@ -143,7 +150,16 @@ def run_jobs(
                     continue
                 running.remove((job, process))
                 if code != 0 or not (job.out / "done.json").exists():
-                    raise _failure(job, code)
+                    failure = _failure(job, code)
+                    if job.nan_retries > 0 and "Encountered NaN" in str(failure):
+                        lr = float(job.args.get("lr", LIBRARY_DEFAULTS["lr"])) / 2
+                        log.warning("%s; retraining it with lr %g", failure, lr)
+                        retry = replace(
+                            job, args={**job.args, "lr": lr}, nan_retries=job.nan_retries - 1
+                        )
+                        running.append((retry, _start(retry)))
+                        continue
+                    raise failure
                 if job.name:
                     done = json.loads((job.out / "done.json").read_text())
                     steps.add(job.name, done.get("wall_s", 0.0), done.get("cpu_s", 0.0))
