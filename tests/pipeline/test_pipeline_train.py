@@ -149,7 +149,8 @@ def test_each_recipe_trains_twins_on_its_corpus_shuffled(tiny_paths, tiny_params
     assert len(TWIN_SEEDS) >= 2 and not {0, 1} & set(TWIN_SEEDS)
     # Twins only for the recipes the explainer simulates; a proxy of every recipe.
     assert set(twinned(tiny_params)) == {"starter_kit", "clean_naive"}
-    roles = [[f"proxy-{name}"] for name in RECIPES]
+    assert set(tiny_params.train.recipes) <= set(RECIPES)
+    roles = [[f"proxy-{name}"] for name in tiny_params.train.recipes]
     roles += [[twin_role(name, s) for s in TWIN_SEEDS] for name in twinned(tiny_params)]
     assert set(jobs) == {"own"} | {role for group in roles for role in group}
     for name in twinned(tiny_params):
