@@ -95,20 +95,32 @@ def test_a_diverging_training_fails_with_fasttexts_error_and_stops_the_others(
     assert not (slow.out / "done.json").exists() and not (bad.out / "done.json").exists()
 
 
-def test_a_recipe_model_that_diverges_retrains_at_half_the_rate(
-    clean_corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_training_ignores_what_the_heap_held_before(
+    clean_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An opponent recipe's model (`nan_retries`) that ends in `Encountered NaN` trains again
-    with half the learning rate until it converges; the rate it used is recorded."""
+    """fastText 0.9.3 leaves most of its input matrix uninitialised (docs/PIPELINE.md,
+    "Failure is safe"). With garbage there (glibc's MALLOC_PERTURB_=1 hands out 0xfe
+    bytes) a small one-thread model ends in NaN; the pipeline's workers train it anyway."""
     import json
+    import os
+    import subprocess
+    import sys
 
-    job = Job(clean_corpus, {**TINY_ARGS, "lr": 1.0}, tmp_path / "recipe", nan_retries=5)
-    with caplog.at_level("WARNING", logger="hatbot.pipeline"):
-        run_jobs([job], parallel=1)
-    done = json.loads((job.out / "done.json").read_text())
-    assert done["args"]["lr"] in (0.5, 0.25, 0.125, 0.0625, 0.03125)
-    assert "Encountered NaN" in caplog.text and "retraining it with lr 0.5" in caplog.text
-    assert Trained.load(job.out).vectors.size > 0
+    args = {**TINY_ARGS, "dim": 5, "minn": 3, "maxn": 6, "bucket": 20_000}
+    by_hand = tmp_path / "by-hand"
+    by_hand.mkdir()
+    spec = {"corpus": str(clean_corpus), "args": args, "out": str(by_hand), "queries": None}
+    (by_hand / "job.json").write_text(json.dumps(spec))
+    worker = [sys.executable, "-m", "hatbot.pipeline.fasttext_worker", str(by_hand / "job.json")]
+    garbage = {**os.environ, "MALLOC_PERTURB_": "1"}
+    assert subprocess.run(worker, env=garbage).returncode == 1
+    assert "Encountered NaN" in (by_hand / "error.txt").read_text()
+
+    monkeypatch.setenv("MALLOC_PERTURB_", "1")
+    job = Job(clean_corpus, args, tmp_path / "worker")
+    run_jobs([job], parallel=1)
+    vectors = Trained.load(job.out).vectors
+    assert vectors.size > 0 and np.isfinite(vectors).all()
 
 
 def test_a_missing_corpus_fails_clearly(tmp_path: Path) -> None:

@@ -119,11 +119,7 @@ def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[st
         key = json.dumps([corpus.name, args, vocabulary_digest], sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         out = corpora.clean.parent / "fasttext" / f"{role}-{digest}"
-        # An opponent recipe is fixed, so its model retrains at a lower rate where it diverges.
-        retries = 0 if role == "own" else 2
-        jobs[role] = Job(
-            corpus, args, out, tuple(words), name=f"train.fasttext.{role}", nan_retries=retries
-        )
+        jobs[role] = Job(corpus, args, out, tuple(words), name=f"train.fasttext.{role}")
     return jobs
 
 

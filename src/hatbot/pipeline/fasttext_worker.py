@@ -1,8 +1,9 @@
 """Train one fastText model and export its vectors: `python -m hatbot.pipeline.fasttext_worker JOB`.
 
-Runs in a fresh interpreter that imports nothing but fastText and NumPy:
-fastText 0.9.3 trains once per process, and measured here, training after
-pydantic is imported in the same process ends in `Encountered NaN`.
+Runs in a fresh interpreter that imports nothing but fastText and NumPy, started by
+`hatbot.pipeline.train` with zeroed allocations: fastText 0.9.3 leaves most of its input
+matrix uninitialised, and memory a process used before makes it end in `Encountered NaN`
+(docs/PIPELINE.md, "Failure is safe").
 JOB is a JSON file: {"corpus", "args", "out", "queries" (a words file or null), "keep_bin",
 "parent" (the pid of the pipeline process, or null)}.
 """

@@ -70,7 +70,6 @@ def train_baseline_models(
                 out=folder,
                 keep_bin=True,
                 name=f"evaluate.panel.fasttext.{name}",
-                nan_retries=2,
             )
         )
         keys[folder] = key

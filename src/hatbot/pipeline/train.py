@@ -1,15 +1,16 @@
 """fastText training, each model in a fresh interpreter, and export of its vectors.
 
-fastText 0.9.3 trains once per process (a second `train_unsupervised` in the
-same process ends in `Encountered NaN`, and so does one after pydantic was
-imported), so every model trains in `hatbot.pipeline.fasttext_worker`, a fresh
-interpreter that writes its vocabulary and vectors to a folder and exits.
+Every model trains in `hatbot.pipeline.fasttext_worker`, a fresh interpreter that
+writes its vocabulary and vectors to a folder and exits, with its memory handed out
+zeroed: fastText 0.9.3 fills only `thread`/10 of its input matrix with random values
+and leaves the rest as it finds it in memory, so a training in a process whose heap
+was used before (a second training, or one after pydantic was imported) reads
+whatever was there and ends in `Encountered NaN` (docs/PIPELINE.md, "Failure is safe").
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import random
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,6 @@ from tqdm import tqdm
 from hatbot.game.recipes import LIBRARY_DEFAULTS
 from hatbot.pipeline import steps
 from hatbot.pipeline.params import TrainParams
-
-log = logging.getLogger("hatbot.pipeline")
 
 __all__ = ["LIBRARY_DEFAULTS", "Job", "Trained", "TrainingError", "run_jobs"]
 
@@ -51,10 +50,6 @@ class Job:
     keep_bin: bool = False
     # The step name its time is recorded under (`train.fasttext.own`); empty: not recorded.
     name: str = ""
-    # Retrains with half the learning rate, at most this many times, when fastText ends in
-    # `Encountered NaN`: for an opponent recipe's model (a fixed recipe that a tiny corpus
-    # can make diverge, as `notebook_sg5` on 800 documents), never for hatbot's own.
-    nan_retries: int = 0
 
 
 def fasttext_args(params: TrainParams) -> dict[str, Any]:
@@ -89,8 +84,11 @@ def _start(job: Job) -> subprocess.Popen[bytes]:
         "parent": os.getpid(),
     }
     (job.out / "job.json").write_text(json.dumps(spec))
+    # glibc's MALLOC_PERTURB_=255 zeroes every allocation (and fills freed memory with
+    # 0xff): the rows fastText leaves uninitialised start at zero, as fresh pages do.
     return subprocess.Popen(
-        [sys.executable, "-m", "hatbot.pipeline.fasttext_worker", str(job.out / "job.json")]
+        [sys.executable, "-m", "hatbot.pipeline.fasttext_worker", str(job.out / "job.json")],
+        env={**os.environ, "MALLOC_PERTURB_": "255"},
     )
 
 
@@ -150,16 +148,7 @@ def run_jobs(
                     continue
                 running.remove((job, process))
                 if code != 0 or not (job.out / "done.json").exists():
-                    failure = _failure(job, code)
-                    if job.nan_retries > 0 and "Encountered NaN" in str(failure):
-                        lr = float(job.args.get("lr", LIBRARY_DEFAULTS["lr"])) / 2
-                        log.warning("%s; retraining it with lr %g", failure, lr)
-                        retry = replace(
-                            job, args={**job.args, "lr": lr}, nan_retries=job.nan_retries - 1
-                        )
-                        running.append((retry, _start(retry)))
-                        continue
-                    raise failure
+                    raise _failure(job, code)
                 if job.name:
                     done = json.loads((job.out / "done.json").read_text())
                     steps.add(job.name, done.get("wall_s", 0.0), done.get("cpu_s", 0.0))
