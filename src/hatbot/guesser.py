@@ -65,6 +65,8 @@ class Guesser:
         self.axes, self.projected = principal_projection(
             index.stacked, columns=self.column_weights != 0
         )
+        # The recipes whose hints can be read backwards (they have hint lists).
+        self.readable = np.array([bool(p.lists) for p in index.proxies], dtype=bool)
         self.prior = index.eligible.astype(np.float32)
         # Where the prior moves on an everyday hat (`hatbot.hat_kind`): to the common words.
         self.everyday_shift = params.prior_weight * (index.common.astype(np.float32) - self.prior)
@@ -195,7 +197,7 @@ class Guesser:
         """Each recipe's weight: exp(recipe_sharpness * (its fit - the best recipe's)),
         normalised over the recipes with hint lists. Hints no recipe explains leave the
         weights equal."""
-        readable = np.array([bool(p.lists) for p in self.index.proxies], dtype=bool)
+        readable = self.readable
         if not readable.any():
             return np.zeros(len(fits), dtype=np.float64)
         best = fits[readable].max()

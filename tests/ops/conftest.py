@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -163,3 +164,29 @@ def _daemon(
 def daemon() -> Callable[..., contextlib.AbstractContextManager[subprocess.Popen[bytes]]]:
     """`with daemon(argv, ready_url, log_path, **env) as process:` a server, stopped after."""
     return _daemon
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(
+    require_tool: Callable[[str], str],
+) -> Callable[[Path], contextlib.AbstractContextManager[str]]:
+    """`with prometheus_server(config) as url:` the real Prometheus on `config` (its data
+    and log beside it) on a free port, up once ready, stopped after."""
+    binary = require_tool("prometheus")
+
+    @contextlib.contextmanager
+    def start(config: Path) -> Iterator[str]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        url = f"http://127.0.0.1:{port}"
+        argv = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={config.parent / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
+        with _daemon(argv, f"{url}/-/ready", config.parent / "prometheus.log"):
+            yield url
+
+    return start

@@ -12,6 +12,7 @@ only the webhook URL and the waits shortened.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -178,11 +179,9 @@ def prometheus(
     faulty_bot: str,
     alertmanager: str,
     repo: Path,
-    require_tool: Callable[[str], str],
-    daemon: Callable[..., Any],
     tmp_path_factory: pytest.TempPathFactory,
+    prometheus_server: Callable[[Path], contextlib.AbstractContextManager[str]],
 ) -> Iterator[str]:
-    binary = require_tool("prometheus")
     work = tmp_path_factory.mktemp("prometheus")
     config = yaml.safe_load((repo / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
@@ -198,15 +197,7 @@ def prometheus(
     job["scrape_timeout"] = "1s"
     job["static_configs"] = [{"targets": [faulty_bot.removeprefix("http://")]}]
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        binary,
-        f"--config.file={work / 'prometheus.yml'}",
-        f"--storage.tsdb.path={work / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    with daemon(argv, f"{url}/-/ready", work / "prometheus.log"):
+    with prometheus_server(work / "prometheus.yml") as url:
         yield url
 
 

@@ -13,7 +13,6 @@ import contextlib
 import math
 import re
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,24 +97,13 @@ def wait_for_scrape_after(prometheus: str, moment: float, timeout: float = 30) -
 def prometheus(
     live_bot: str,
     repo: Path,
-    require_tool: Callable[[str], str],
     tmp_path_factory: pytest.TempPathFactory,
-    daemon: Callable[..., contextlib.AbstractContextManager[subprocess.Popen[bytes]]],
+    prometheus_server: Callable[[Path], contextlib.AbstractContextManager[str]],
 ) -> Iterator[str]:
     """A real Prometheus scraping `live_bot`; always stopped at the end of the module."""
-    binary = require_tool("prometheus")
-    workdir = tmp_path_factory.mktemp("prometheus")
-    config = workdir / "prometheus.yml"
+    config = tmp_path_factory.mktemp("prometheus") / "prometheus.yml"
     config.write_text(yaml.safe_dump(scrape_config_for(live_bot, repo)), encoding="utf-8")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={workdir / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
-    with daemon(argv, f"{url}/-/ready", workdir / "prometheus.log"):
+    with prometheus_server(config) as url:
         yield url
 
 
