@@ -237,36 +237,38 @@ def diagnose(
     args: argparse.Namespace,
     lexicon: NltkLexicon,
 ) -> None:
-    """Print each challenger's explaining and guessing points, role by role."""
-    n, g = args.n_explain[0], args.n_guess
-    print(f"\nhat: {len(hat)} words ({args.part}), seed {args.seed}, {n} hints, {g} guesses")
-    names = [c.name for c in challengers]
-    print("| criteria | role | by | " + " | ".join(names) + " |")
-    print("|---|---|---|" + "---:|" * len(names))
-    for criteria in args.criteria:
-        explaining = [
-            asyncio.run(_points(c, panel, hat, criteria, n, g, lexicon)) for c in challengers
-        ]
-        # Each panel bot explains every word once; all challengers guess the same hints.
-        guessing = [Counter[tuple[str, int]]() for _ in challengers]
-        for explainer in panel:
-            wins = asyncio.run(_points(explainer, challengers, hat, criteria, n, g, lexicon))
-            for tally, c in zip(guessing, challengers, strict=True):
-                tally.update(
-                    {(explainer.name, k): v for (name, k), v in wins.items() if name == c.name}
-                )
-        for role, tallies in (("explaining", explaining), ("guessing", guessing)):
-            for who in [p.name for p in panel] + ["all"]:
-                cells = []
-                for wins in tallies:
-                    mine: Counter[int] = Counter()
-                    for (name, k), v in wins.items():
-                        if who in ("all", name):
-                            mine[k] += v
-                    points = sum((n + 1 - k) * v for k, v in mine.items())
-                    first = mine.get(1, 0) / len(hat) / (len(panel) if who == "all" else 1)
-                    cells.append(f"{points} ({first:.0%} at 1)")
-                print(f"| {criteria} | {role} | {who} | " + " | ".join(cells) + " |")
+    """Print each challenger's explaining and guessing points, role by role, for each
+    number of hints."""
+    g = args.n_guess
+    for n in args.n_explain:
+        print(f"\nhat: {len(hat)} words ({args.part}), seed {args.seed}, {n} hints, {g} guesses")
+        names = [c.name for c in challengers]
+        print("| criteria | role | by | " + " | ".join(names) + " |")
+        print("|---|---|---|" + "---:|" * len(names))
+        for criteria in args.criteria:
+            explaining = [
+                asyncio.run(_points(c, panel, hat, criteria, n, g, lexicon)) for c in challengers
+            ]
+            # Each panel bot explains every word once; all challengers guess the same hints.
+            guessing = [Counter[tuple[str, int]]() for _ in challengers]
+            for explainer in panel:
+                wins = asyncio.run(_points(explainer, challengers, hat, criteria, n, g, lexicon))
+                for tally, c in zip(guessing, challengers, strict=True):
+                    tally.update(
+                        {(explainer.name, k): v for (name, k), v in wins.items() if name == c.name}
+                    )
+            for role, tallies in (("explaining", explaining), ("guessing", guessing)):
+                for who in [p.name for p in panel] + ["all"]:
+                    cells = []
+                    for wins in tallies:
+                        mine: Counter[int] = Counter()
+                        for (name, k), v in wins.items():
+                            if who in ("all", name):
+                                mine[k] += v
+                        points = sum((n + 1 - k) * v for k, v in mine.items())
+                        first = mine.get(1, 0) / len(hat) / (len(panel) if who == "all" else 1)
+                        cells.append(f"{points} ({first:.0%} at 1)")
+                    print(f"| {criteria} | {role} | {who} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
