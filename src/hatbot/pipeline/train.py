@@ -1,11 +1,8 @@
 """fastText training, each model in a fresh interpreter, and export of its vectors.
 
 Every model trains in `hatbot.pipeline.fasttext_worker`, a fresh interpreter that
-writes its vocabulary and vectors to a folder and exits, with its memory handed out
-zeroed: fastText 0.9.3 fills only `thread`/10 of its input matrix with random values
-and leaves the rest as it finds it in memory, so a training in a process whose heap
-was used before (a second training, or one after pydantic was imported) reads
-whatever was there and ends in `Encountered NaN` (docs/PIPELINE.md, "Failure is safe").
+writes its vocabulary and vectors to a folder and exits, its memory handed out zeroed
+(fastText 0.9.3 reads uninitialised memory: docs/PIPELINE.md, "Failure is safe").
 """
 
 from __future__ import annotations
