@@ -30,30 +30,34 @@ def test_full_corpus_pipeline_promotes_a_sane_model(
 
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["HATBOT_NLTK_DATA"] = str(tmp_path / "nltk_data")  # WordNet laid out afresh too
-    process = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hatbot.cli",
-            "pipeline",
-            "--params",
-            str(REPO / "params.yaml"),
-            "--source",
-            str(corpus_archive),
-            "--data-dir",
-            "data",
-            "--models-dir",
-            "models",
-            "--tracking-dir",
-            "mlruns",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=3 * 3600,
-    )
-    assert process.returncode == 0, process.stderr[-5000:]
+    # Its log goes to a file as it runs, so `scripts/test` can show the run's progress.
+    log = tmp_path / "pipeline.log"
+    with log.open("w") as stderr:
+        process = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hatbot.cli",
+                "pipeline",
+                "--params",
+                str(REPO / "params.yaml"),
+                "--source",
+                str(corpus_archive),
+                "--data-dir",
+                "data",
+                "--models-dir",
+                "models",
+                "--tracking-dir",
+                "mlruns",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=3 * 3600,
+        )
+    assert process.returncode == 0, log.read_text()[-5000:]
     store = ModelStore(tmp_path / "models")
     version = store.read("production")
     assert version is not None and store.read("staging") == version

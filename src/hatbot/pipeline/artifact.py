@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,6 +58,8 @@ from hatbot.pipeline.train import (
     shuffle_lines,
 )
 from hatbot.strategy import Strategy
+
+log = logging.getLogger("hatbot.pipeline")
 
 # One BLAS thread per explanation worker: each call is a chain of small matrix products,
 # and with OpenBLAS's default threads on a busy machine one explanation took 410 ms
@@ -189,19 +193,19 @@ def save_space(folder: Path, unit: NDArray[np.float32]) -> None:
     np.save(folder / "density.npy", density)
 
 
-def explained_words(index: WordIndex, strategy: Strategy) -> NDArray[np.int32]:
-    """The words whose explanation the artifact stores: every word a hat can hold and every
-    word the strategy may give as a hint (frequent, and known to WordNet unless `hint_rules`
-    is soft: the common words of practice games are among them). Other words are explained
-    live when asked."""
-    return np.flatnonzero(index.eligible | strategy.hintable).astype(np.int32)
+def explained_words(index: WordIndex) -> NDArray[np.int32]:
+    """The words whose explanation the artifact stores: every word a hat can hold, of either
+    kind (the tournament's eligible words and the common ones of everyday hats, as the
+    proxies' hint lists cover). Any other word is explained live when asked, within the
+    host's deadline (docs/PIPELINE.md)."""
+    return np.flatnonzero(index.eligible | common_words_mask(index.in_wordnet)).astype(np.int32)
 
 
 def explain_share(folder: Path, out: Path, part: int, parts: int) -> None:
     """Worker: explain every `parts`-th word of the table, from the `part`-th on, into `out`."""
     index = WordIndex(folder, verify=False, explanations=False)
     strategy = Strategy(index)
-    ids = explained_words(index, strategy)[part::parts]
+    ids = explained_words(index)[part::parts]
     hints = np.full((len(ids), EXPLANATION_DEPTH), -1, dtype=np.int32)
     (out / f"of-{part}.txt").write_text(str(len(ids)))
     bar = tqdm(ids, desc="explanations", unit="word", disable=part != 0, mininterval=5)
@@ -275,6 +279,52 @@ def _sum(folder: Path, pattern: str) -> int:
     return total
 
 
+def code_digest() -> str:
+    """A digest of hatbot's own source: any change to the code that explains invalidates a
+    cached table (the whole package, so no dependency is ever missed)."""
+    package = Path(hatbot.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def cached_explanations(
+    folder: Path, strategy: dict[str, Any], seeds: list[int], cache: Path | None
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """`precompute_explanations`, reused from `cache` when the same artifact files, strategy,
+    twin seeds and code made it before: the table is a pure function of them (the workers run
+    one BLAS thread), and it is the export's longest step (docs/PIPELINE.md)."""
+    if cache is None:
+        return precompute_explanations(folder, strategy, seeds)
+    inputs = {
+        "files": {
+            str(p.relative_to(folder)): file_sha256(p)
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "manifest.json"
+        },
+        "strategy": strategy,
+        "twin_seeds": seeds,
+        "depth": EXPLANATION_DEPTH,
+        "code": code_digest(),
+    }
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+    entry = cache / key
+    if (entry / "explanations.npy").is_file():
+        log.info("explanation table reused from %s", entry)
+        return np.load(entry / "explained.npy"), np.load(entry / "explanations.npy")
+    explained, explanations = precompute_explanations(folder, strategy, seeds)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))  # complete, then one rename
+    np.save(tmp / "explained.npy", explained)
+    np.save(tmp / "explanations.npy", explanations)
+    try:
+        tmp.rename(entry)
+    except OSError:  # another run stored the same table meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return explained, explanations
+
+
 @dataclass(frozen=True)
 class Built:
     """An artifact folder, complete but not yet in the store."""
@@ -307,8 +357,10 @@ def write_artifact(
     eligible: dict[str, int],
     params: Params,
     snapshot: Snapshot,
+    cache: Path | None = None,
 ) -> Built:
-    """Write every file of the artifact into `folder` and its manifest last."""
+    """Write every file of the artifact into `folder` and its manifest last; the explanation
+    table is reused from `cache` when it holds one computed from the same inputs."""
     folder.mkdir(parents=True, exist_ok=True)
     own = trained["own"]
     assert own.queries is not None
@@ -360,7 +412,7 @@ def write_artifact(
     explained_count = 0
     if params.train.explanation_table:
         with steps.timed("train.export.explanations"):
-            explained, explanations = precompute_explanations(folder, strategy, seeds)
+            explained, explanations = cached_explanations(folder, strategy, seeds, cache)
             np.save(folder / "explained.npy", explained)
             np.save(folder / "explanations.npy", explanations)
             explained_count = len(explained)
@@ -420,7 +472,15 @@ def build(
         steps.progress(step="hat vocabulary (WordNet lemmas)")
         eligible = hat_vocabulary(corpora.hat_tokens, lexicon.lemmatize)
     built = write_artifact(
-        scratch / "artifact", words, counts, trained, lexicon, eligible, params, snapshot
+        scratch / "artifact",
+        words,
+        counts,
+        trained,
+        lexicon,
+        eligible,
+        params,
+        snapshot,
+        cache=corpora.clean.parent / "explanations",
     )
     return built
 

@@ -65,8 +65,8 @@ class TrainParams(_Section):
     # The opponent recipes hatbot trains proxies of (`hatbot.game.recipes`): not
     # notebook_sg5, whose proxy cost guessing points (docs/STRATEGY.md, "The field").
     recipes: tuple[str, ...] = ("starter_kit", "clean_naive", "notebook_cbow16", "notebook_sg10")
-    # Precompute hatbot's explanation of every hat and hint word (the service looks them
-    # up); false: every explanation is computed when asked.
+    # Precompute hatbot's explanation of every word a hat can hold (the service looks them
+    # up, and explains any other word live); false: every explanation is computed when asked.
     explanation_table: bool = True
 
     _recipes_known = field_validator("recipes")(_known_recipes)
