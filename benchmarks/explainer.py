@@ -36,14 +36,10 @@ def kth_by_partition(matrix: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, An
 
 
 def kth_by_row_maxima(matrix: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
-    rows = matrix.copy()
-    at_row = np.arange(len(rows))
-    best = np.empty(len(rows), dtype=rows.dtype)
-    for _ in range(k):
-        at = rows.argmax(axis=1)
-        best = rows[at_row, at]
-        rows[at_row, at] = -np.inf
-    return best
+    from hatbot.explainer import take_row_maxima
+
+    kth: np.ndarray[Any, Any] = take_row_maxima(matrix.copy(), k)[:, k - 1]
+    return kth
 
 
 def kernel(shapes: list[tuple[int, int]], repeat: int = 20) -> list[dict[str, Any]]:

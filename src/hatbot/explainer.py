@@ -44,6 +44,19 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def take_row_maxima(matrix: NDArray[np.float32], k: int) -> NDArray[np.float32]:
+    """The k largest values of each row, largest first, each set to -inf in `matrix` once
+    taken: the values a partial sort of each row gives, several times faster
+    (docs/BENCHMARKS.md, "Why the service is built this way")."""
+    rows = np.arange(len(matrix))
+    best = np.empty((len(matrix), k), dtype=matrix.dtype)
+    for j in range(k):
+        at = matrix.argmax(axis=1)
+        best[:, j] = matrix[rows, at]
+        matrix[rows, at] = -np.inf
+    return best
+
+
 class SimulatedGuesser:
     """One simulated guesser (a space) while the explainer orders a target's hints: the
     hints' sum and its dot products with the target, the competitors and the options."""
@@ -105,17 +118,9 @@ class SimulatedGuesser:
             floor = np.full(len(options), -np.inf, dtype=np.float32)
             found = np.ones(len(options), dtype=bool)
             return [(own / norm, floor, found)] * (2 if soft else 1)
-        # The k best competitors that are not variants (the variants are the first ones),
-        # taken as k row maxima, each set to -inf once taken (`others` is this call's own
-        # copy): the same values a partial sort of each row gives, several times faster
-        # (docs/BENCHMARKS.md, "Why the service is built this way").
-        rows = np.arange(len(options))
-        rest = others[:, extra:]
-        best = np.empty((len(options), k), dtype=others.dtype)
-        for j in range(k):
-            at = rest.argmax(axis=1)
-            best[:, j] = rest[rows, at]
-            rest[rows, at] = -np.inf
+        # The k best competitors that are not variants (the variants are the first ones);
+        # `others` is this call's own copy.
+        best = take_row_maxima(others[:, extra:], k)
         if extra:
             variants = others[:, :extra]
             merged = np.concatenate([best, variants], axis=1)

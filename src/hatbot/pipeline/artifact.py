@@ -198,7 +198,7 @@ def explained_words(index: WordIndex) -> NDArray[np.int32]:
     kind (the tournament's eligible words and the common ones of everyday hats, as the
     proxies' hint lists cover). Any other word is explained live when asked, within the
     host's deadline (docs/PIPELINE.md)."""
-    return np.flatnonzero(index.eligible | common_words_mask(index.in_wordnet)).astype(np.int32)
+    return np.flatnonzero(index.eligible | index.common).astype(np.int32)
 
 
 def explain_share(folder: Path, out: Path, part: int, parts: int) -> None:
@@ -279,6 +279,15 @@ def _sum(folder: Path, pattern: str) -> int:
     return total
 
 
+def file_digests(folder: Path) -> dict[str, str]:
+    """The sha256 of every file of an artifact folder but its manifest, by relative path."""
+    return {
+        str(p.relative_to(folder)): file_sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
 def code_digest() -> str:
     """A digest of hatbot's own source: any change to the code that explains invalidates a
     cached table (the whole package, so no dependency is ever missed)."""
@@ -298,11 +307,7 @@ def cached_explanations(
     if cache is None:
         return precompute_explanations(folder, strategy, seeds)
     inputs = {
-        "files": {
-            str(p.relative_to(folder)): file_sha256(p)
-            for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != "manifest.json"
-        },
+        "files": file_digests(folder),
         "strategy": strategy,
         "twin_seeds": seeds,
         "depth": EXPLANATION_DEPTH,
@@ -416,11 +421,7 @@ def write_artifact(
             np.save(folder / "explained.npy", explained)
             np.save(folder / "explanations.npy", explanations)
             explained_count = len(explained)
-    files = {
-        str(p.relative_to(folder)): file_sha256(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != "manifest.json"
-    }
+    files = file_digests(folder)
     # The version names what the model is (files, and the parameters that made them or that
     # the service reads), not how it will be evaluated or promoted.
     made_by = params.model_dump(mode="json", include={"preprocess", "train", "strategy"})
