@@ -10,9 +10,10 @@ held-out half of the tournament's corpus words, and of the everyday words).
     poetry run python scripts/strength.py --hat-size 200 --seed 0 [--set strategy.k=v ...]
 
 `--without RECIPE` plays hatbot without its proxy of that recipe (what modelling it is
-worth). `--diagnose` plays each role apart instead, on every hat word: hatbot and the
-second clean-naive player each explain every word once to the panel's guessers
-(explaining), and each guess every word the panel explains (guessing).
+worth); `--no-twins RECIPE` with the proxy's hint lists of it but not its twins'.
+`--diagnose` plays each role apart instead, on every hat word: hatbot and the second
+clean-naive player each explain every word once to the panel's guessers (explaining),
+and each guess every word the panel explains (guessing).
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--without", action="append", default=[], choices=list(RECIPES))
     parser.add_argument(
+        "--no-twins",
+        action="append",
+        default=[],
+        choices=list(RECIPES),
+        help="Read only the proxy's hint lists of this recipe, not its twins' too.",
+    )
+    parser.add_argument(
         "--hat-memory", type=int, default=100, help="hatbot's hat-kind memory (0: off)."
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
@@ -71,6 +79,13 @@ def main() -> None:
         "--reference",
         type=Path,
         help="Folder of an already trained second panel; its clean_naive is the reference.",
+    )
+    parser.add_argument(
+        "--roles",
+        nargs="+",
+        default=["explaining", "guessing"],
+        choices=["explaining", "guessing"],
+        help="The roles --diagnose plays.",
     )
     parser.add_argument("--leaderboards", action="store_true", help="Print every leaderboard.")
     parser.add_argument(
@@ -87,9 +102,15 @@ def main() -> None:
     for item in args.overrides:
         key, _, value = item.partition("=")
         strategy_params[key.removeprefix("strategy.")] = json.loads(value)
-    # Without a recipe's proxy: no hint lists to read backwards, no weight anywhere.
+    # Without a recipe's proxy: no hint lists to read backwards, no weight anywhere; without
+    # its twins: only the proxy's own hint lists.
     index.proxies = [
-        dataclasses.replace(p, lists=()) if p.name in args.without else p for p in index.proxies
+        dataclasses.replace(p, lists=())
+        if p.name in args.without
+        else dataclasses.replace(p, lists=p.lists[:1])
+        if p.name in args.no_twins
+        else p
+        for p in index.proxies
     ]
     for weights in ("proxy_weights", "explain_proxy_weights"):
         strategy_params[weights] = {
@@ -247,7 +268,8 @@ def diagnose(
         print("|---|---|---|" + "---:|" * len(names))
         for criteria in args.criteria:
             explaining = [
-                asyncio.run(_points(c, panel, hat, criteria, n, g, lexicon)) for c in challengers
+                asyncio.run(_points(c, panel, hat, criteria, n, g, lexicon))
+                for c in (challengers if "explaining" in args.roles else [])
             ]
             # Each panel bot explains every word once; all challengers guess the same hints.
             guessing = [Counter[tuple[str, int]]() for _ in challengers]
@@ -258,6 +280,8 @@ def diagnose(
                         {(explainer.name, k): v for (name, k), v in wins.items() if name == c.name}
                     )
             for role, tallies in (("explaining", explaining), ("guessing", guessing)):
+                if role not in args.roles:
+                    continue
                 for who in [p.name for p in panel] + ["all"]:
                     cells = []
                     for wins in tallies:

@@ -29,9 +29,13 @@ def test_the_model_has_a_proxy_of_each_recipe_it_names(tiny_index: WordIndex) ->
     named = tiny_index.manifest["params"]["train"]["recipes"]
     assert set(named) <= set(RECIPES) and "notebook_cbow16" in named
     assert sorted(p.name for p in tiny_index.proxies) == sorted(named)
+    # Twins of the recipes `train.twins` names, a notebook recipe's too (the guesser reads
+    # them); none of the others.
+    twins = tiny_index.manifest["params"]["train"]["twins"]
     twinned = {p.name for p in tiny_index.proxies if p.twins}
-    assert twinned == {"starter_kit", "clean_naive"}, "twins only for the simulated recipes"
+    assert twinned == {name for name, count in twins.items() if count} >= {"notebook_cbow16"}
     for proxy in tiny_index.proxies:
+        assert len(proxy.twins) == twins.get(proxy.name, 0)
         # The guesser reads the hint lists of the proxy and of each twin.
         assert len(proxy.lists) == 1 + len(proxy.twins)
 
@@ -77,6 +81,35 @@ def test_a_fixed_blend_is_the_mean_of_the_recipes(tiny_index: WordIndex) -> None
     hints = hint_list(tiny_index, proxy, int(proxy.lists[0].targets[0]))[:4]
     posterior = strategy.guesser.recipe_posterior(hints)
     assert posterior == pytest.approx(dict.fromkeys(posterior, 1.0 / len(posterior)))
+
+
+def test_the_spaces_give_way_to_a_recipe_they_do_not_read(tiny_index: WordIndex) -> None:
+    """space_gate: hints off the list of a recipe with no guessing space (a notebook bot)
+    shrink the spaces' part of every score by the posterior's weight on such recipes; hints
+    off a spaced recipe's list leave it nearly whole; the other terms are not gated."""
+    gated = Strategy(tiny_index, StrategyParams(space_gate=1.0)).guesser
+    plain = Strategy(tiny_index, StrategyParams(space_gate=0.0)).guesser
+    no_reverse = {"reverse_weight": 0.0, "prior_weight": 0.0}
+    bare_gated = Strategy(tiny_index, StrategyParams(space_gate=1.0, **no_reverse)).guesser
+    bare = Strategy(tiny_index, StrategyParams(space_gate=0.0, **no_reverse)).guesser
+    by_name = {p.name: p for p in tiny_index.proxies}
+    for name, spaced in (("notebook_cbow16", False), ("starter_kit", True)):
+        proxy = by_name[name]
+        hints = hint_list(tiny_index, proxy, int(proxy.lists[0].targets[0]))[:4]
+        hints = [h for h in hints if h in tiny_index.ids]
+        assert hints
+        posterior = gated.recipe_posterior(hints)
+        unspaced = sum(w for n, w in posterior.items() if n not in gated.params.proxy_weights)
+        assert (unspaced > 0.5) != spaced
+        # Without the reverse lookup and prior, a score is the spaces' part plus popularity.
+        _, full = bare._prefix_scores(hints, shortlist=False)
+        _, shrunk = bare_gated._prefix_scores(hints, shortlist=False)
+        popularity = 0.02 * bare.popularity
+        assert shrunk - popularity == pytest.approx((1 - unspaced) * (full - popularity), abs=1e-4)
+        # The reverse lookup and prior are not gated: with them, the gap is the same.
+        _, with_all = plain._prefix_scores(hints, shortlist=False)
+        _, with_all_gated = gated._prefix_scores(hints, shortlist=False)
+        assert with_all - with_all_gated == pytest.approx(full - shrunk, abs=1e-4)
 
 
 def everyday_words(index: WordIndex) -> list[str]:

@@ -65,16 +65,16 @@ class Guesser:
         self.axes, self.projected = principal_projection(
             index.stacked, columns=self.column_weights != 0
         )
-        # The recipes whose hints can be read backwards (they have hint lists).
+        # The recipes whose hints can be read backwards (they have hint lists), and those
+        # read through their space too.
         self.readable = np.array([bool(p.lists) for p in index.proxies], dtype=bool)
+        self.spaced = np.array([w > 0 for w in self.weights[1:]], dtype=bool)
         self.prior = index.eligible.astype(np.float32)
         # Where the prior moves on an everyday hat (`hatbot.hat_kind`): to the common words.
         self.everyday_shift = params.prior_weight * (index.common.astype(np.float32) - self.prior)
         self.popularity = popularity(index)
-        # A guess's prior and popularity terms, less the density (scores with a known hint).
-        self.base_known = (
-            params.prior_weight * self.prior + 0.02 * self.popularity - self.density_penalty
-        )
+        # A guess's prior and popularity terms.
+        self.base = params.prior_weight * self.prior + 0.02 * self.popularity
         # Through a weak proxy: the memo held by the guesser does not hold the guesser, so
         # a replaced model is freed by reference counting (the service freezes the garbage
         # collector's view of the heap after a load; see `hatbot.serving`).
@@ -126,20 +126,25 @@ class Guesser:
         p = self.params
         n = len(self.index)
         known = [(j, self.index.ids[w]) for j, w in enumerate(words) if w in self.index.ids]
-        # The terms that need no vector product: prior and popularity, less the density
-        # when a hint is known (its weights sum to 1), plus the reverse lookup.
-        fixed = self.base_known.copy() if known else self.base_known + self.density_penalty
+        # The terms that need no vector product: prior and popularity, the reverse lookup,
+        # and, when a hint is known, the spaces' density (its weights sum to 1).
+        fixed = self.base.copy()
         if everyday:
             fixed += np.float32(everyday) * self.everyday_shift
+        spaces = np.float32(1.0)
         if self.index.proxies:
-            fixed += p.reverse_weight * self._reverse(words)
+            matches, fits = self._recipe_matches(words)
+            posterior = self._posterior(fits)
+            fixed += p.reverse_weight * (posterior @ matches).astype(np.float32)
+            spaces -= np.float32(p.space_gate * posterior[~self.spaced].sum())
         if not known:
             return np.arange(n), fixed
+        fixed -= spaces * self.density_penalty
         mix = np.array([1.0 / (1.0 + p.hint_decay * j) for j, _ in known], dtype=np.float32)
         mix /= mix.sum()
         ids = np.array([i for _, i in known], dtype=np.int64)
         # The weighted mean of the hints in each space, side by side like `index.stacked`.
-        query = (mix @ self.index.stacked[ids]) * self.column_weights
+        query = (mix @ self.index.stacked[ids]) * (spaces * self.column_weights)
         if shortlist and n > 2 * SHORTLIST:
             approx = fixed + self.projected @ (self.axes.T @ query)
             # About SHORTLIST words: those above the score ranked SHORTLIST / 16 in every
@@ -150,12 +155,6 @@ class Guesser:
         else:
             rows = np.arange(n)
         return rows, fixed[rows] + self.index.stacked[rows] @ query
-
-    def _reverse(self, words: list[str]) -> NDArray[np.float32]:
-        """How well the hints match each candidate's explanation by the recipes: each
-        recipe's `_recipe_matches` weighted by `recipe_posterior`."""
-        matches, fits = self._recipe_matches(words)
-        return (self._posterior(fits) @ matches).astype(np.float32)
 
     def recipe_posterior(self, hints: Sequence[str]) -> dict[str, float]:
         """How much each recipe's hint lists count in a guess for these hints (sums to 1)."""

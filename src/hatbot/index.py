@@ -7,8 +7,8 @@ format this module reads, `FORMAT`; an artifact of any other format is refused a
 Required
 
     manifest.json          format, version, twin_seeds, strategy, data checksums, metrics,
-                           file checksums (`twin_seeds`: a list of integers, empty for a
-                           model without twins)
+                           file checksums (`twin_seeds`: each recipe's twin seeds, a list
+                           of integers; a recipe without twins is not named)
     vocab.txt              the vocabulary, most frequent first
     counts.npy             corpus count of each word
     vectors.npy            hatbot's own L2-normalised vectors (float32)
@@ -25,8 +25,8 @@ Optional: any number of opponent recipes (a quick model has none), each folder c
     proxy-<name>/candidates.npy   hat-eligible word ids ...
     proxy-<name>/hints.npy        ... and the hint ids that recipe's explainer gives for each
     proxy-<name>/extra_words.txt  hints outside the vocabulary, numbered after it
-    proxy-<name>/twins/<seed>/    for each of the manifest's `twin_seeds`, or for none (a
-                                  recipe the explainer does not simulate): the same recipe
+    proxy-<name>/twins/<seed>/    for each of the recipe's `twin_seeds` in the manifest (a
+                                  recipe it does not name has none): the same recipe
                                   trained on its corpus shuffled by that seed (vectors.npy,
                                   neighbours.npy: the explainer's other models of the recipe;
                                   hints.npy, optional: its hint lists, for the guesser)
@@ -61,7 +61,7 @@ from numpy.typing import NDArray
 
 # The format the export writes and the only one the loader reads (the module docstring
 # lists its files): an artifact of another format is re-exported, never patched at load.
-FORMAT = 5
+FORMAT = 6
 # Nearest neighbours stored per word and space (their mean similarity is its density).
 NEIGHBOURS = 10
 # Hints precomputed per explained word: the host asks for 5 (10 in earlier tournaments).
@@ -359,19 +359,23 @@ def verify_checksums(folder: Path, manifest: Mapping[str, Any]) -> None:
             raise ArtifactError(f"{path} is missing or does not match its checksum")
 
 
-def twin_seeds(folder: Path, manifest: Mapping[str, Any], proxies: list[Path]) -> list[int]:
-    """The seeds of the proxies' twins (`twins/<seed>/`): integers (a seed names a folder),
-    exactly the twin folders each proxy holds, or none (a recipe without twins; all of
-    them for a model trained with `train.twins` 0, or without opponents)."""
+def twin_seeds(
+    folder: Path, manifest: Mapping[str, Any], proxies: list[Path]
+) -> dict[str, list[int]]:
+    """Each proxy's twin seeds (`twins/<seed>/`): integers (a seed names a folder), exactly
+    the twin folders the proxy holds (a recipe the manifest does not name holds none)."""
     seeds = manifest.get("twin_seeds")
     # `type(...) is int`: a bool is no seed, and a string could name any folder.
-    if not isinstance(seeds, list) or not all(type(s) is int for s in seeds):
-        raise ArtifactError(f"{folder}: twin_seeds {seeds!r} are not integers")
-    named = sorted(str(seed) for seed in seeds)
+    if not isinstance(seeds, dict) or not all(
+        isinstance(v, list) and all(type(s) is int for s in v) for v in seeds.values()
+    ):
+        raise ArtifactError(f"{folder}: twin_seeds {seeds!r} are not lists of integers by recipe")
     for proxy in proxies:
+        name = proxy.name.removeprefix("proxy-")
+        named = sorted(str(seed) for seed in seeds.get(name, []))
         twins = proxy / "twins"
         held = sorted(d.name for d in twins.iterdir()) if twins.is_dir() else []
-        if held and held != named:
+        if held != named:
             raise ArtifactError(f"{proxy} holds twins {held}, the manifest names {named}")
     return seeds
 
@@ -430,7 +434,7 @@ class WordIndex:
                 p,
                 len(self.words),
                 v,
-                [p / "twins" / str(seed) for seed in seeds if (p / "twins").is_dir()],
+                [p / "twins" / str(seed) for seed in seeds.get(p.name.removeprefix("proxy-"), [])],
             )
             for p, v in zip(proxies, spaces[1:], strict=True)
         ]

@@ -94,6 +94,9 @@ def test_load_keeps_text_parameters_as_text() -> None:
         "train.lr=[1",  # not YAML
         "train.dim.deeper=1",
         "data.sha256=abc",  # not a sha256
+        "train.twins={notebook_sg6: 2}",  # no such recipe
+        "train.twins={starter_kit: 9}",  # above MAX_TWINS
+        "train.twins={starter_kit: -1}",
     ],
 )
 def test_load_rejects_bad_overrides(override: str) -> None:

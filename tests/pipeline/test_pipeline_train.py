@@ -150,26 +150,28 @@ def test_each_recipe_trains_twins_on_its_corpus_shuffled(tiny_paths, tiny_params
     """The twins of a proxy: the same recipe (arguments) on the same documents in other,
     seeded orders; all were trained by the tiny pipeline run."""
     from hatbot.game.recipes import RECIPES
-    from hatbot.pipeline.artifact import training_jobs, twin_role, twin_seeds, twinned, vocabulary
+    from hatbot.pipeline.artifact import training_jobs, twin_role, twin_seeds, vocabulary
     from hatbot.pipeline.corpus import DataStore, prepare
 
-    TWIN_SEEDS = twin_seeds(tiny_params)
+    seeds = twin_seeds(tiny_params)
 
     corpora = prepare(DataStore(tiny_paths.data), tiny_params.preprocess)
     words, _ = vocabulary(corpora.clean, tiny_params.train.min_count)
     jobs = training_jobs(corpora, tiny_params, words)
-    assert len(TWIN_SEEDS) >= 2 and not {0, 1} & set(TWIN_SEEDS)
-    # Twins only for the recipes the explainer simulates; a proxy of every recipe.
-    assert set(twinned(tiny_params)) == {"starter_kit", "clean_naive"}
-    assert set(tiny_params.train.recipes) <= set(RECIPES)
+    # Twins of the recipes `train.twins` names (seeds no panel uses); a proxy of every recipe.
+    assert {n: len(s) for n, s in seeds.items()} == {
+        n: c for n, c in tiny_params.train.twins.items() if c
+    }
+    assert all(len(s) >= 2 and not {0, 1} & set(s) for s in seeds.values())
+    assert set(tiny_params.train.recipes) <= set(RECIPES) and set(seeds) < set(RECIPES)
     roles = [[f"proxy-{name}"] for name in tiny_params.train.recipes]
-    roles += [[twin_role(name, s) for s in TWIN_SEEDS] for name in twinned(tiny_params)]
+    roles += [[twin_role(name, s) for s in twin] for name, twin in seeds.items()]
     assert set(jobs) == {"own"} | {role for group in roles for role in group}
-    for name in twinned(tiny_params):
+    for name, twin_seeds_of_recipe in seeds.items():
         proxy = jobs[f"proxy-{name}"]
         original = proxy.corpus.read_text().splitlines()
         orders = [original]
-        for seed in TWIN_SEEDS:
+        for seed in twin_seeds_of_recipe:
             twin = jobs[twin_role(name, seed)]
             assert twin.args == proxy.args and twin.queries == proxy.queries
             assert twin.corpus.name.endswith(f"shuffled-{seed}.txt")

@@ -79,17 +79,15 @@ def proxied(params: Params) -> tuple[str, ...]:
     return params.train.recipes if params.train.opponents else ()
 
 
-def twinned(params: Params) -> tuple[str, ...]:
-    """The recipes trained with twins: those the explainer simulates (a positive
-    `strategy.explain_proxy_weights`); only the explainer reads twins."""
-    weights = params.strategy.explain_proxy_weights
-    return tuple(name for name in proxied(params) if weights.get(name, 0.0) > 0)
-
-
-def twin_seeds(params: Params) -> list[int]:
-    """The seeds of each opponent recipe's twins (none without opponents)."""
-    count = params.train.twins if params.train.opponents else 0
-    return list(range(FIRST_TWIN_SEED, FIRST_TWIN_SEED + count))
+def twin_seeds(params: Params) -> dict[str, list[int]]:
+    """The seeds of each opponent recipe's twins (`train.twins` of them; a recipe without
+    twins, or a model without opponents, is not named)."""
+    counts = {name: params.train.twins.get(name, 0) for name in proxied(params)}
+    return {
+        name: list(range(FIRST_TWIN_SEED, FIRST_TWIN_SEED + count))
+        for name, count in counts.items()
+        if count
+    }
 
 
 def vocabulary(corpus: Path, min_count: int) -> tuple[list[str], NDArray[np.int64]]:
@@ -115,7 +113,7 @@ def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[st
         corpus = corpora.raw if RECIPES[name].corpus == "raw" else corpora.clean
         args = RECIPES[name].fasttext_args()
         recipes[f"proxy-{name}"] = (corpus, args)
-        for seed in twin_seeds(params) if name in twinned(params) else ():
+        for seed in twin_seeds(params).get(name, ()):
             recipes[twin_role(name, seed)] = (shuffled(corpus, seed), args)
     vocabulary_digest = hashlib.sha256("\n".join(words).encode()).hexdigest()
     jobs = {}
@@ -219,7 +217,7 @@ def explain_share(folder: Path, out: Path, part: int, parts: int) -> None:
 
 
 def precompute_explanations(
-    folder: Path, strategy: dict[str, Any], seeds: list[int], parts: int | None = None
+    folder: Path, strategy: dict[str, Any], seeds: dict[str, list[int]], parts: int | None = None
 ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
     """hatbot's explanation of each word of `explained_words`, by `parts` worker processes.
 
@@ -299,7 +297,7 @@ def code_digest() -> str:
 
 
 def cached_explanations(
-    folder: Path, strategy: dict[str, Any], seeds: list[int], cache: Path | None
+    folder: Path, strategy: dict[str, Any], seeds: dict[str, list[int]], cache: Path | None
 ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
     """`precompute_explanations`, reused from `cache` when the same artifact files, strategy,
     twin seeds and code made it before: the table is a pure function of them (the workers run
@@ -393,7 +391,7 @@ def write_artifact(
             sub = folder / f"proxy-{name}"
             sub.mkdir(exist_ok=True)
             save_space(sub, normalise_rows(proxy.queries))
-            for seed in seeds if name in twinned(params) else ():
+            for seed in seeds.get(name, ()):
                 twin = trained[twin_role(name, seed)]
                 assert twin.queries is not None
                 (sub / "twins" / str(seed)).mkdir(parents=True, exist_ok=True)
@@ -407,7 +405,7 @@ def write_artifact(
             hints, extra = proxy_hints(trained[f"proxy-{name}"], words, candidates, depth)
             np.save(sub / "hints.npy", hints)
             # Each twin's hint lists too: the guesser reads every model of a recipe backwards.
-            for seed in seeds if name in twinned(params) else ():
+            for seed in seeds.get(name, ()):
                 twin_hints, extra = proxy_hints(
                     trained[twin_role(name, seed)], words, candidates, depth, extra
                 )

@@ -18,6 +18,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The most twins a recipe may have (each is one more fastText model to train).
+MAX_TWINS = 8
+
+
 def _known_recipes(names: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in RECIPES]
     if unknown or len(set(names)) != len(names):
@@ -58,10 +62,17 @@ class TrainParams(_Section):
     # them, the guesser reads their hint lists); false: hatbot's own space only, the quick
     # first model of `hatbot serve --bootstrap` (docs/PIPELINE.md).
     opponents: bool = True
-    # Twins per opponent recipe: its models on the corpus shuffled by seeds 2, 3, ...
-    # (2: held-out explaining soft / hard with 1, 2, 3 twins: 333 / 321, 368 / 358,
-    # 375 / 359; a third costs two fastText models for 7 and 1 points; docs/PIPELINE.md).
-    twins: int = Field(2, ge=0, le=8)
+    # Twins of each opponent recipe: its models on its corpus shuffled by seeds 2, 3, ...;
+    # a recipe not named has none. The explainer simulates the twins of the recipes it aims
+    # at, and the guesser reads every model's hint lists backwards (docs/STRATEGY.md,
+    # "What each recipe's proxy is worth").
+    twins: dict[str, int] = Field(
+        default_factory=lambda: {
+            "starter_kit": 2,
+            "clean_naive": 2,
+            "notebook_cbow16": 2,
+        }
+    )
     # The opponent recipes hatbot trains proxies of (`hatbot.game.recipes`): not
     # notebook_sg5, whose proxy cost guessing points (docs/STRATEGY.md, "The field").
     recipes: tuple[str, ...] = ("starter_kit", "clean_naive", "notebook_cbow16", "notebook_sg10")
@@ -70,6 +81,14 @@ class TrainParams(_Section):
     explanation_table: bool = True
 
     _recipes_known = field_validator("recipes")(_known_recipes)
+
+    @field_validator("twins")
+    @classmethod
+    def _twins_known(cls, twins: dict[str, int]) -> dict[str, int]:
+        _known_recipes(tuple(twins))
+        if any(not 0 <= n <= MAX_TWINS for n in twins.values()):
+            raise ValueError(f"twins {twins}: between 0 and {MAX_TWINS} per recipe")
+        return twins
 
 
 class EvaluateParams(_Section):
