@@ -38,7 +38,7 @@ class StrategyParams(BaseModel):
     # recipes the guesser has no space weight for (a low-dimensional notebook bot's hints
     # are read through its hint lists, not hatbot's spaces): the spaces weigh
     # 1 - space_gate * that weight (0: always fully).
-    space_gate: float = Field(0.0, ge=0.0, le=1.0)
+    space_gate: float = Field(1.0, ge=0.0, le=1.0)
     # How much of a candidate's neighbour density is subtracted from its similarity to a
     # hint (0: plain cosine; 1: CSLS, a hint counts when it is among the candidate's
     # nearest neighbours, as the explainer's hints are).
