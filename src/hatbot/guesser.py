@@ -74,7 +74,9 @@ class Guesser:
         self.everyday_shift = params.prior_weight * (index.common.astype(np.float32) - self.prior)
         self.popularity = popularity(index)
         # A guess's prior and popularity terms.
-        self.base = params.prior_weight * self.prior + 0.02 * self.popularity
+        self.base: NDArray[np.float32] = np.float32(params.prior_weight) * self.prior + (
+            np.float32(0.02) * self.popularity
+        )
         # Through a weak proxy: the memo held by the guesser does not hold the guesser, so
         # a replaced model is freed by reference counting (the service freezes the garbage
         # collector's view of the heap after a load; see `hatbot.serving`).
@@ -131,20 +133,21 @@ class Guesser:
         fixed = self.base.copy()
         if everyday:
             fixed += np.float32(everyday) * self.everyday_shift
-        spaces = np.float32(1.0)
+        spaces = 1.0
         if self.index.proxies:
             matches, fits = self._recipe_matches(words)
             posterior = self._posterior(fits)
             fixed += p.reverse_weight * (posterior @ matches).astype(np.float32)
-            spaces -= np.float32(p.space_gate * posterior[~self.spaced].sum())
+            spaces -= p.space_gate * float(posterior[~self.spaced].sum())
         if not known:
             return np.arange(n), fixed
-        fixed -= spaces * self.density_penalty
+        fixed -= np.float32(spaces) * self.density_penalty
         mix = np.array([1.0 / (1.0 + p.hint_decay * j) for j, _ in known], dtype=np.float32)
-        mix /= mix.sum()
+        mix *= np.float32(spaces) / mix.sum()
         ids = np.array([i for _, i in known], dtype=np.int64)
-        # The weighted mean of the hints in each space, side by side like `index.stacked`.
-        query = (mix @ self.index.stacked[ids]) * (spaces * self.column_weights)
+        # The weighted mean of the hints in each space, side by side like `index.stacked`
+        # (times the spaces' share).
+        query = (mix @ self.index.stacked[ids]) * self.column_weights
         if shortlist and n > 2 * SHORTLIST:
             approx = fixed + self.projected @ (self.axes.T @ query)
             # About SHORTLIST words: those above the score ranked SHORTLIST / 16 in every
