@@ -45,7 +45,7 @@ def quick(tiny_index: WordIndex, tmp_path: Path) -> Path:
     manifest = {
         "format": FORMAT,
         "version": "quick",
-        "twin_seeds": [],
+        "twin_seeds": {},
         "strategy": tiny_index.manifest["strategy"],
         "files": {name: file_sha256(folder / name) for name in QUICK_FILES},
     }
@@ -59,7 +59,7 @@ def set_manifest(folder: Path, key: str, value: object) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
-@pytest.mark.parametrize("value", [0, 1, 2, 3, 4, 6, "5", 5.5, True, None])
+@pytest.mark.parametrize("value", [0, 1, 2, 3, 4, 5, 7, "6", 6.5, True, None])
 def test_an_artifact_of_another_format_is_refused(artifact: Path, value: object) -> None:
     set_manifest(artifact, "format", value)
     with pytest.raises(ArtifactFormatError, match="format") as refused:
@@ -91,7 +91,7 @@ def test_a_quick_model_loads_and_is_explained_live(quick: Path, tiny_index: Word
 
 
 def test_a_quick_model_still_needs_integer_twin_seeds(quick: Path) -> None:
-    for seeds in (None, "2", [True], ["../x"]):
+    for seeds in (None, "2", [2], {"starter_kit": [True]}, {"starter_kit": ["../x"]}):
         set_manifest(quick, "twin_seeds", seeds)
         with pytest.raises(ArtifactError, match="twin_seeds"):
             WordIndex(quick)

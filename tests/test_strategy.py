@@ -151,8 +151,9 @@ def all_prefix_scores(strategy: Strategy, words: list[str]) -> np.ndarray:
 
 def test_guess_scores_subtract_the_candidates_density(tiny_index: WordIndex) -> None:
     """Each space adds the weighted mean over the hints of cosine minus density (CSLS);
-    without the reverse lookup and the prior, that and popularity are the whole score."""
-    params = StrategyParams(reverse_weight=0.0, prior_weight=0.0, hint_decay=0.5)
+    without the reverse lookup, the prior and the gate (`tests/test_field.py`), that and
+    popularity are the whole score."""
+    params = StrategyParams(reverse_weight=0.0, prior_weight=0.0, hint_decay=0.5, space_gate=0.0)
     strategy = Strategy(tiny_index, params)
     words = [w for w, ok in zip(tiny_index.words, tiny_index.in_wordnet, strict=True) if ok][5:8]
     scores = all_prefix_scores(strategy, words)
@@ -174,8 +175,10 @@ def test_guess_scores_subtract_the_candidates_density(tiny_index: WordIndex) -> 
 
 
 def test_density_weight_zero_is_plain_cosine(tiny_index: WordIndex) -> None:
-    plain = Strategy(tiny_index, StrategyParams(density_weight=0.0, reverse_weight=0.0))
-    csls = Strategy(tiny_index, StrategyParams(reverse_weight=0.0))
+    # The gate scales the density with the similarity (`tests/test_field.py`): off here.
+    ungated = {"reverse_weight": 0.0, "space_gate": 0.0}
+    plain = Strategy(tiny_index, StrategyParams(density_weight=0.0, **ungated))
+    csls = Strategy(tiny_index, StrategyParams(**ungated))
     words = [w for w, ok in zip(tiny_index.words, tiny_index.in_wordnet, strict=True) if ok][5:7]
     shift = sum(
         (params_weight * density)
