@@ -273,7 +273,7 @@ def diagnose(
             ]
             # Each panel bot explains every word once; all challengers guess the same hints.
             guessing = [Counter[tuple[str, int]]() for _ in challengers]
-            for explainer in panel:
+            for explainer in panel if "guessing" in args.roles else []:
                 wins = asyncio.run(_points(explainer, challengers, hat, criteria, n, g, lexicon))
                 for tally, c in zip(guessing, challengers, strict=True):
                     tally.update(
