@@ -144,6 +144,15 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     raise typer.Exit(code)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a stage.
+
+    A subclass, because CPython remembers a plain KeyboardInterrupt that passed through
+    a string `exec` (dataclasses and namedtuples build their methods that way) and, under
+    `python -m`, ends the process by SIGINT after the exit code 130 was chosen.
+    """
+
+
 def _guarded(stage: Any, *args: Any) -> Any:
     """Run a stage: its known failures become a one-line message and exit code 1, any other
     exception its traceback and exit code 1, an interrupt (Ctrl-C, SIGTERM) exit code 130.
@@ -160,10 +169,11 @@ def _guarded(stage: Any, *args: Any) -> Any:
     from hatbot.pipeline.train import TrainingError
 
     def terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise Interrupted(f"signal {signum}")
 
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
+    handled = (signal.SIGINT, signal.SIGTERM) if main_thread else ()
+    previous = {signum: signal.signal(signum, terminate) for signum in handled}
     try:
         return stage(*args)
     except (
@@ -181,8 +191,8 @@ def _guarded(stage: Any, *args: Any) -> Any:
         traceback.print_exc()
         _fail(f"unexpected {type(exc).__name__}: {exc}")
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 LOG_FORMAT = "time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"

@@ -260,7 +260,7 @@ def test_terminating_the_pipeline_mid_training(
         _, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr
     assert "error: interrupted" in stderr
     assert "stage 2/4 train: failed" in stderr
     assert _gone(worker), "the fastText worker outlived the pipeline"
