@@ -71,10 +71,11 @@ class TrainParams(_Section):
             "starter_kit": 2,
             "clean_naive": 2,
             "notebook_cbow16": 2,
+            "notebook_sg10": 2,
         }
     )
     # The opponent recipes hatbot trains proxies of (`hatbot.game.recipes`): not
-    # notebook_sg5, whose proxy cost guessing points (docs/STRATEGY.md, "The field").
+    # notebook_sg5, whose three models add little for their CPU (docs/STRATEGY.md).
     recipes: tuple[str, ...] = ("starter_kit", "clean_naive", "notebook_cbow16", "notebook_sg10")
     # Precompute hatbot's explanation of every word a hat can hold (the service looks them
     # up, and explains any other word live); false: every explanation is computed when asked.
