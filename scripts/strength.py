@@ -23,6 +23,7 @@ import asyncio
 import dataclasses
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from hatbot.game.hat import EVERYDAY_HAT, build_hat, read_hat
@@ -33,6 +34,7 @@ from hatbot.game.report import format_leaderboard
 from hatbot.game.rules import Criteria, clean, is_guessed
 from hatbot.game.tournament import GameConfig, play_tournament
 from hatbot.hat_kind import HatKind
+from hatbot.host_mode import HostMode
 from hatbot.index import WordIndex
 from hatbot.pipeline.corpus import DataStore, prepare
 from hatbot.pipeline.evaluate import heldout_hat
@@ -66,6 +68,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--hat-memory", type=int, default=100, help="hatbot's hat-kind memory (0: off)."
+    )
+    parser.add_argument(
+        "--mode-memory", type=int, default=50, help="hatbot's host-mode memory (0: off)."
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--json", type=Path, help="Write the numbers here.")
@@ -125,7 +130,7 @@ def main() -> None:
 
     def challengers() -> list[Player]:
         # A fresh strategy per tournament: its estimate of the hat's kind starts empty.
-        strategy = Strategy(index, chosen, HatKind(args.hat_memory))
+        strategy = Strategy(index, chosen, HatKind(args.hat_memory), HostMode(args.mode_memory))
         players: list[Player] = [StrategyPlayer("hatbot", strategy)]
         if second is not None:
             players.append(recipe_player("clean_naive_2", RECIPES["clean_naive"], second))
@@ -134,7 +139,7 @@ def main() -> None:
     if args.diagnose:
         for kind, hat in hats.items():
             print(f"\n{kind} hat")
-            diagnose(challengers(), opponents, hat, args, lexicon)
+            diagnose(challengers, opponents, hat, args, lexicon)
         return
     results: dict[str, dict[str, dict[str, float]]] = {}
     for kind, hat in hats.items():
@@ -252,25 +257,25 @@ async def _points(
 
 
 def diagnose(
-    challengers: list[Player],
+    new_challengers: Callable[[], list[Player]],
     panel: list[Player],
     hat: list[str],
     args: argparse.Namespace,
     lexicon: NltkLexicon,
 ) -> None:
     """Print each challenger's explaining and guessing points, role by role, for each
-    number of hints."""
+    number of hints: fresh challengers per mode, as a tournament has one, guessing first,
+    as a bot guesses most rounds before its first explanation (and its estimate of the
+    host's mode learns from the hints)."""
     g = args.n_guess
     for n in args.n_explain:
+        challengers = new_challengers()
         print(f"\nhat: {len(hat)} words ({args.part}), seed {args.seed}, {n} hints, {g} guesses")
         names = [c.name for c in challengers]
         print("| criteria | role | by | " + " | ".join(names) + " |")
         print("|---|---|---|" + "---:|" * len(names))
         for criteria in args.criteria:
-            explaining = [
-                asyncio.run(_points(c, panel, hat, criteria, n, g, lexicon))
-                for c in (challengers if "explaining" in args.roles else [])
-            ]
+            challengers = new_challengers()
             # Each panel bot explains every word once; all challengers guess the same hints.
             guessing = [Counter[tuple[str, int]]() for _ in challengers]
             for explainer in panel if "guessing" in args.roles else []:
@@ -279,6 +284,10 @@ def diagnose(
                     tally.update(
                         {(explainer.name, k): v for (name, k), v in wins.items() if name == c.name}
                     )
+            explaining = [
+                asyncio.run(_points(c, panel, hat, criteria, n, g, lexicon))
+                for c in (challengers if "explaining" in args.roles else [])
+            ]
             for role, tallies in (("explaining", explaining), ("guessing", guessing)):
                 if role not in args.roles:
                     continue

@@ -1,5 +1,6 @@
-"""Playing against the field: the recipe posterior of the guesser and the hat-kind estimate,
-on the tiny real model (proxies of every recipe in `hatbot.game.recipes`)."""
+"""Playing against the field: the recipe posterior of the guesser and the estimates of the
+hat's kind and the host's mode, on the tiny real model (proxies of every recipe in
+`hatbot.game.recipes`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from hatbot.game.hat import EVERYDAY_HAT, build_hat, read_hat
 from hatbot.game.recipes import RECIPES
 from hatbot.hat_kind import HatKind
+from hatbot.host_mode import EXPLAIN_CERTAINTY, GUESS_CERTAINTY, HostMode
 from hatbot.index import Proxy, WordIndex
 from hatbot.strategy import Strategy, StrategyParams
 
@@ -177,3 +179,69 @@ def test_an_everyday_hat_moves_the_guess_prior_to_common_words(tiny_index: WordI
         strategy.explain(word, 5)
     assert strategy.hat.everyday() > 0.99
     assert strategy.guess(words, 5) == guesser.guess(words, 5, everyday=1.0)
+
+
+def wordnet_words(index: WordIndex, known: bool) -> list[str]:
+    """Vocabulary words WordNet knows (`known`) or does not, every 7th one."""
+    return [w for w, k in zip(index.words, index.in_wordnet, strict=True) if k == known][::7]
+
+
+def test_hints_unknown_to_wordnet_show_a_soft_host(tiny_index: WordIndex) -> None:
+    """The hard host deletes every hint WordNet does not know: a few among many known
+    hints make the soft host all but certain, enough for the explainer too."""
+    mode = HostMode(memory=50)
+    assert mode.soft() == 0.5 and mode.played(GUESS_CERTAINTY) is None
+    known, unknown = wordnet_words(tiny_index, True), wordnet_words(tiny_index, False)
+    for i in range(40):
+        mode.observe(tiny_index, unknown[i] if i % 10 == 3 else known[i])
+    assert mode.played(EXPLAIN_CERTAINTY) == "soft"
+
+
+def test_hints_wordnet_knows_show_a_hard_host(tiny_index: WordIndex) -> None:
+    mode = HostMode(memory=50)
+    for word in wordnet_words(tiny_index, True)[:30]:
+        mode.observe(tiny_index, word)
+    assert mode.played(GUESS_CERTAINTY) == "hard"
+    # A word outside the vocabulary says nothing (no WordNet fact for it).
+    before = mode.soft()
+    mode.observe(tiny_index, "qwxzvplugh")
+    assert mode.observed == 30 and mode.soft() == before
+
+
+def test_the_mode_estimate_forgets_beyond_its_memory_and_resets(tiny_index: WordIndex) -> None:
+    """A process that served a soft host and then a hard one plays hard again once the
+    soft host's hints are out of its memory."""
+    mode = HostMode(memory=50)
+    for word in wordnet_words(tiny_index, False)[:10]:
+        mode.observe(tiny_index, word)
+    assert mode.played(EXPLAIN_CERTAINTY) == "soft"
+    for word in wordnet_words(tiny_index, True)[:50]:
+        mode.observe(tiny_index, word)
+    assert mode.observed == 50 and mode.played(GUESS_CERTAINTY) == "hard"
+    mode.reset()
+    assert mode.observed == 0 and mode.soft() == 0.5
+    off = HostMode(memory=0)
+    off.observe(tiny_index, wordnet_words(tiny_index, False)[0])
+    assert off.observed == 0 and off.soft() == 0.5 and off.played(0.6) is None
+
+
+def test_the_strategy_plays_the_mode_its_guess_calls_show(tiny_index: WordIndex) -> None:
+    """Strategy.guess feeds the estimate with each call's newest hint; once the host is
+    known to play soft, explanations follow the soft host's rules alone and guesses its
+    check; a person's calls (`observe=False`) count for nothing."""
+    strategy = Strategy(tiny_index)
+    soft = Strategy(tiny_index, strategy.params.model_copy(update={"hint_rules": "soft"}))
+    unknown = wordnet_words(tiny_index, False)
+    targets = corpus_words(tiny_index)[:20]
+    either = [strategy.explain(w, 5) for w in targets]
+    for word in unknown[:10]:
+        strategy.guess([word], 5, observe=False)
+    assert strategy.mode.observed == 0 and not strategy.plays_soft
+    for k in range(1, 6):
+        strategy.guess(unknown[:k], 5)
+    assert strategy.plays_soft and strategy.explain_criteria == ["soft"]
+    explained = [strategy.explain(w, 5) for w in targets]
+    assert explained == [soft.explain(w, 5) for w in targets]
+    assert explained != either
+    hints = strategy.explain(targets[0], 3)
+    assert strategy.guess(hints, 5) == strategy.guesser.guess(hints, 5, mode="soft")

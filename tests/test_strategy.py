@@ -7,7 +7,8 @@ import pytest
 
 from hatbot.explainer import SimulatedGuesser
 from hatbot.game.lexicon import NltkLexicon
-from hatbot.game.rules import clean_explanation, soft_match, too_close
+from hatbot.game.rules import Criteria, clean_explanation, soft_match, too_close
+from hatbot.host_mode import HostMode
 from hatbot.index import WordIndex
 from hatbot.strategy import Strategy, StrategyParams
 
@@ -16,7 +17,9 @@ N_WORDS = (1, 5, 10)
 
 @pytest.fixture(scope="module")
 def strategy(tiny_index: WordIndex) -> Strategy:
-    return Strategy(tiny_index)
+    """The strategy before it knows the host's mode (its estimate off): hints and guesses
+    for either mode."""
+    return Strategy(tiny_index, mode=HostMode(memory=0))
 
 
 @pytest.fixture(scope="module")
@@ -79,26 +82,81 @@ def test_guess_excludes_what_the_rules_make_impossible(
                 assert not any(too_close(guess, h) for h in hints[:k]), (guess, hints[:k])
 
 
-def test_guess_never_repeats_an_earlier_guess(strategy: Strategy, targets: list[str]) -> None:
+@pytest.mark.parametrize("mode", [None, "soft", "hard"])
+def test_guess_never_repeats_an_earlier_guess(
+    strategy: Strategy, targets: list[str], mode: Criteria | None
+) -> None:
+    """No guess the host already judged a miss: in soft mode (or not knowing the mode)
+    nothing an earlier guess covers, in hard mode not the same word."""
     for word in targets[:30]:
         hints = strategy.explain(word, 5)
         earlier: list[str] = []
         for k in range(1, len(hints) + 1):
-            guesses = strategy.guess(hints[:k], 5)
-            assert not any(soft_match(g, e) for g in guesses for e in earlier), (
-                hints[:k],
-                guesses,
-                earlier,
-            )
+            guesses = strategy.guesser.guess(hints[:k], 5, mode=mode)
+            assert len(guesses) == 5
+            if mode == "hard":
+                assert not set(guesses) & set(earlier), (hints[:k], guesses, earlier)
+            else:
+                assert not any(soft_match(g, e) for g in guesses for e in earlier), (
+                    hints[:k],
+                    guesses,
+                    earlier,
+                )
             earlier.extend(guesses)
 
 
-def test_guess_spreads_over_distinct_targets(strategy: Strategy, targets: list[str]) -> None:
+@pytest.mark.parametrize("mode", [None, "soft"])
+def test_guess_spreads_over_distinct_targets(
+    strategy: Strategy, targets: list[str], mode: Criteria | None
+) -> None:
+    """Unless the host is known to play hard, no guess covers another under the soft
+    check: one of them would be a wasted slot."""
     for word in targets[:30]:
-        guesses = strategy.guess(strategy.explain(word, 3), 10)
+        guesses = strategy.guesser.guess(strategy.explain(word, 3), 10, mode=mode)
         for i, a in enumerate(guesses):
             for b in guesses[i + 1 :]:
                 assert not soft_match(a, b) and not soft_match(b, a), guesses
+
+
+def test_a_hard_host_gets_no_guess_of_a_hints_stem(strategy: Strategy, targets: list[str]) -> None:
+    """The hard host deletes every hint sharing the target's stem, so no guess shares a
+    hint's; guesses are still distinct words and never an earlier one."""
+    index = strategy.index
+    variants = 0
+    for word in targets[:30]:
+        hints = strategy.explain(word, 3)
+        stems = {index.stem(h) for h in hints}
+        guesses = strategy.guesser.guess(hints, 10, mode="hard")
+        assert len(set(guesses)) == len(guesses) == 10
+        assert not any(index.stem(g) in stems for g in guesses), (hints, guesses)
+        variants += sum(soft_match(a, b) for a in guesses for b in guesses if a != b)
+    # Variants of one another are guesses of their own: only the exact word wins.
+    assert variants > 0
+
+
+def test_picking_follows_the_hosts_check(strategy: Strategy) -> None:
+    """Of a word and a longer variant that the soft check counts as it (`driver` covers
+    `drive`), ranked in that order: a soft host gets the variant alone, which wins for
+    both; a hard host both, each winning only for itself; a host of either mode the
+    better-ranked word alone."""
+    index, guesser = strategy.index, strategy.guesser
+    pair = next(
+        (index.ids[w], index.ids[v])
+        for w in index.words
+        if len(w) > 4
+        for v in (w + "s", w + "r", w + "er", w + "ed")
+        if v in index.ids
+    )
+    scores = np.zeros(len(index), dtype=np.float32)
+    scores[list(pair)] = (2.0, 1.0)
+    rows = np.arange(len(index))
+    word, variant = (index.words[i] for i in pair)
+    picks = {
+        mode: guesser._pick(rows, scores, ["qwxzv"], [], 5, mode) for mode in (None, "soft", "hard")
+    }
+    assert picks["soft"][0] == variant and word not in picks["soft"], picks
+    assert picks["hard"][:2] == [word, variant], picks
+    assert picks[None][0] == word and variant not in picks[None], picks
 
 
 def test_guess_with_unknown_hints_still_answers(strategy: Strategy) -> None:
@@ -282,14 +340,15 @@ def test_remembered_rounds_equal_a_fresh_computation(
 ) -> None:
     """The host asks for the prefixes one after another; each answer reuses the rounds of
     the shorter prefixes, and is the answer computed from scratch."""
-    fresh = Strategy(strategy.index)
+    # The host's mode stays unknown: a mode learnt halfway would rightly change the rounds.
+    fresh = Strategy(strategy.index, mode=HostMode(memory=0))
     hints = hint_lists(strategy, targets)[:20]
     fresh_answers = []
     for h in hints:
         for k in range(1, len(h) + 1):
             fresh.guesser._rounds.cache_clear()
             fresh_answers.append(fresh.guess(list(h[:k]), 5))
-    remembered = Strategy(strategy.index)
+    remembered = Strategy(strategy.index, mode=HostMode(memory=0))
     answers = [remembered.guess(list(h[:k]), 5) for h in hints for k in range(1, len(h) + 1)]
     assert answers == fresh_answers
     # Each round was computed once.

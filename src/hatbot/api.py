@@ -139,11 +139,15 @@ def explain_words(
     return words
 
 
-def guess_words(model: ServedModel, hints: list[str], n_words: int, metrics: Metrics) -> list[str]:
+def guess_words(
+    model: ServedModel, hints: list[str], n_words: int, metrics: Metrics, host: bool = False
+) -> list[str]:
+    """The model's guesses; `host`: the host protocol's call, whose newest hint feeds the
+    estimate of the host's mode (a person's does not)."""
     unknown = sum(not model.knows(h) for h in hints)
     if unknown:
         metrics.unknown_words.labels("guess").inc(unknown)
-    words = model.guess(hints, n_words)
+    words = model.guess(hints, n_words, observe=host)
     metrics.answers.labels("guess").inc()
     if len(words) < n_words:
         metrics.short_answers.labels("guess").inc()
@@ -224,7 +228,9 @@ async def explain(
 ) -> list[str]:
     """Hints for `word`, most telling first: a bare JSON list of lowercase words.
 
-    None of them is one the host's cleaning deletes (in `soft` or `hard` mode).
+    None of them is one the host's cleaning deletes, in `soft` or `hard` mode; once
+    the host's hints show that it plays `soft` (a hint WordNet does not know), none
+    that its `soft` cleaning deletes.
     """
     return explain_words(
         model, read_word(word, settings), check_n_words(n_words, settings), metrics, host=True
@@ -261,7 +267,7 @@ async def guess(
     at most 10).
     """
     hints = played(read_hints(words, settings), settings)
-    return guess_words(model, hints, check_n_words(n_words, settings), metrics)
+    return guess_words(model, hints, check_n_words(n_words, settings), metrics, host=True)
 
 
 @router.post(

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Explain calls the estimate of the hat's kind remembers (the kind of each word, never
     # the word; hatbot.hat_kind); 0 turns the estimate off (the tournament's corpus hat).
     hat_memory: int = Field(default=100, ge=0, le=100_000)
+    # Hints of the host's guess calls the estimate of its mode remembers (whether WordNet
+    # knows each, never the hint; hatbot.host_mode); 0 turns the estimate off (guesses and
+    # hints then suit either mode).
+    mode_memory: int = Field(default=50, ge=0, le=100_000)
     # How often the service checks whether the pointer moved (seconds); 0 disables reloads.
     reload_interval: float = Field(default=5.0, ge=0)
 

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from hatbot.game.rules import normalise, soft_match
+from hatbot.game.rules import Criteria, normalise, soft_match
 from hatbot.index import Vector, WordIndex, principal_projection
 from hatbot.strategy_params import StrategyParams, common_words, popularity
 
@@ -85,18 +85,30 @@ class Guesser:
         )
         self.fallback = common_words(index)
 
-    def guess(self, hints: Sequence[str], n_words: int, everyday: float = 0.0) -> list[str]:
+    def guess(
+        self,
+        hints: Sequence[str],
+        n_words: int,
+        everyday: float = 0.0,
+        mode: Criteria | None = None,
+    ) -> list[str]:
         """Up to `n_words` guesses for the hints, none made already for a shorter prefix;
         `everyday`: the probability that the hat holds everyday words rather than the
-        corpus's mid-frequency ones (`hatbot.hat_kind`), in tenths."""
+        corpus's mid-frequency ones (`hatbot.hat_kind`), in tenths; `mode`: the host's
+        checking mode if known (`hatbot.host_mode`), which decides whether a variant of a
+        guess is worth a guess of its own."""
         words = [normalise(h) for h in hints]
         words = [w for w in dict.fromkeys(words) if w]
         if not words:
             return [self.index.words[i] for i in self.fallback[:n_words]]
-        return list(self._rounds(tuple(words), n_words, round(everyday, 1))[-1])
+        return list(self._rounds(tuple(words), n_words, round(everyday, 1), mode)[-1])
 
     def _rounds_uncached(
-        self, words: tuple[str, ...], n_words: int, everyday: float = 0.0
+        self,
+        words: tuple[str, ...],
+        n_words: int,
+        everyday: float = 0.0,
+        mode: Criteria | None = None,
     ) -> tuple[Guesses, ...]:
         """The guesses for each prefix of the hints, in order: those for the whole list are
         the answer, the earlier ones (the host asked for them and they missed) are excluded.
@@ -105,14 +117,14 @@ class Guesser:
         another, so each answer reuses the earlier prefixes' rounds. The cache only saves
         time: a round is a pure function of its hints, the same computed afresh.
         """
-        earlier = self._rounds(words[:-1], n_words, everyday) if len(words) > 1 else ()
+        earlier = self._rounds(words[:-1], n_words, everyday, mode) if len(words) > 1 else ()
         previous = [g for round_ in earlier for g in round_]
         rows, scores = self._prefix_scores(list(words), shortlist=True, everyday=everyday)
-        guesses = self._pick(rows, scores, list(words), previous, n_words)
+        guesses = self._pick(rows, scores, list(words), previous, n_words, mode)
         if len(guesses) < n_words and len(rows) < len(self.index):
             # The shortlist ran out of words the rules allow: score every word.
             rows, scores = self._prefix_scores(list(words), shortlist=False, everyday=everyday)
-            guesses = self._pick(rows, scores, list(words), previous, n_words)
+            guesses = self._pick(rows, scores, list(words), previous, n_words, mode)
         return (*earlier, tuple(guesses))
 
     def _prefix_scores(
@@ -213,23 +225,40 @@ class Guesser:
         hints: list[str],
         previous: list[str],
         n_words: int,
+        mode: Criteria | None = None,
     ) -> list[str]:
-        """The best-scored words among `rows` the rules allow and no earlier guess covers."""
+        """The best-scored words among `rows` the rules allow and no earlier guess covers,
+        by the host's check in `mode` (None: either, so a variant of a guess waits)."""
         picked: list[str] = []
         depth = 8 * n_words + 4 * len(previous) + 4 * len(hints)
         # `too_close` and `soft_match` need the word inside a hint or an earlier guess, or
         # (`too_close`) at most 2 edits from a hint: quick checks first, one C call each.
         hinted, guessed = "\n".join(hints), "\n".join(previous)
+        # The hard host deleted every hint sharing the target's stem.
+        hint_stems = {self.index.stem(h) for h in hints} if mode == "hard" else set()
         while True:
             for i in self.index.top(scores, depth):
                 word = self.index.words[int(rows[i])]
-                if (
-                    word in hinted
-                    or process.extractOne(word, hints, scorer=Levenshtein.distance, score_cutoff=2)
-                    or (word in guessed and any(soft_match(word, g) for g in previous))
-                    or any(soft_match(word, g) or soft_match(g, word) for g in picked)
+                if word in hinted or process.extractOne(
+                    word, hints, scorer=Levenshtein.distance, score_cutoff=2
                 ):
                     continue
+                if mode == "hard":
+                    # Only the exact word wins: a variant of a guess is a guess of its own.
+                    if word in previous or word in picked or self.index.stem(word) in hint_stems:
+                        continue
+                elif (word in guessed and any(soft_match(word, g) for g in previous)) or any(
+                    soft_match(word, g) for g in picked
+                ):
+                    continue  # a guess made (and missed) or picked already covers it
+                elif mode == "soft" and (covered := [g for g in picked if soft_match(g, word)]):
+                    # It covers guesses picked already (`drivers` covers `driver`): it
+                    # takes the first one's place and the others' slots come free.
+                    picked[picked.index(covered[0])] = word
+                    picked = [g for g in picked if g not in covered[1:]]
+                    continue
+                elif mode is None and any(soft_match(g, word) for g in picked):
+                    continue  # either mode: a variant of a better guess waits
                 picked.append(word)
                 if len(picked) == n_words:
                     return picked

@@ -26,9 +26,9 @@ HINTS_NOTE = (
 )
 CRITERIA_NOTE = (
     "The host's criteria this answer was made for: explanations pass the host's "
-    "cleaning in these modes (both, unless the model was trained with "
-    "`strategy.hint_rules=soft` for a soft tournament); guesses never repeat or include "
-    "what the rules exclude."
+    "cleaning in these modes (both, unless the host's hints have shown that it plays soft "
+    "or the model was trained with `strategy.hint_rules=soft` for a soft tournament); "
+    "guesses never repeat or include what the rules exclude."
 )
 VERSION_EXAMPLE = "411e9dd45e40"
 

@@ -34,6 +34,7 @@ from hatbot import progress
 from hatbot.config import Settings
 from hatbot.game.rules import CRITERIA, Criteria, clean_explanation
 from hatbot.hat_kind import HatKind
+from hatbot.host_mode import HostMode
 from hatbot.index import EXPLANATION_DEPTH, WordIndex
 from hatbot.metrics import Metrics
 from hatbot.store import ModelStore
@@ -98,13 +99,15 @@ class ServedModel:
     loaded_at: float = field(default_factory=time.time, compare=False)
 
     @classmethod
-    def load(cls, folder: Path, hat: HatKind | None = None) -> ServedModel:
+    def load(
+        cls, folder: Path, hat: HatKind | None = None, mode: HostMode | None = None
+    ) -> ServedModel:
         """Load an artifact folder, check its explanation table, warm it up with one guess,
         then drop the twins' pages the checks read (a live explanation maps them back).
-        `hat`: the process's estimate of the hat's kind, kept across models (the checks'
-        words do not count towards it)."""
+        `hat` and `mode`: the process's estimates of the hat's kind and the host's mode,
+        kept across models (the checks' words do not count towards them)."""
         index = WordIndex(Path(folder))
-        strategy = Strategy(index, hat=HatKind(memory=0))
+        strategy = Strategy(index, hat=HatKind(memory=0), mode=HostMode(memory=0))
         precomputed = table_agrees(index, strategy)
         if index.explanations is None:
             log.info("model %s has no precomputed explanations: explaining live", index.version)
@@ -120,6 +123,7 @@ class ServedModel:
             for twin in proxy.twins:
                 twin.release()
         strategy.hat = hat if hat is not None else HatKind()
+        strategy.mode = mode if mode is not None else HostMode()
         return cls(index, strategy, precomputed)
 
     @property
@@ -153,17 +157,20 @@ class ServedModel:
     def explain(self, word: str, n_words: int, observe: bool = True) -> list[str]:
         """Hints for a word read as the host reads it: from the precomputed table when it
         holds the word and `n_words` is within its depth, else computed now. With
-        `observe` (the host's calls), the word counts towards the hat's kind."""
-        words = self.index.explanation(word, n_words) if self.precomputed else None
+        `observe` (the host's calls), the word counts towards the hat's kind. The table holds
+        hints for either mode: for a host known to play soft they are computed now."""
+        table = self.precomputed and not self.strategy.plays_soft
+        words = self.index.explanation(word, n_words) if table else None
         if words is None:
             return self.strategy.explain(word, n_words, observe)
         if observe:
             self.strategy.observe(word)
         return words
 
-    def guess(self, hints: list[str], n_words: int) -> list[str]:
-        """Guesses for hints read as the host reads them (distinct, in order)."""
-        return self.strategy.guess(hints, n_words)
+    def guess(self, hints: list[str], n_words: int, observe: bool = True) -> list[str]:
+        """Guesses for hints read as the host reads them (distinct, in order). With `observe`
+        (the host's calls), the newest hint counts towards the host's mode."""
+        return self.strategy.guess(hints, n_words, observe)
 
     def closest(self, word: str) -> str | None:
         """The vocabulary word the explainer uses in place of `word` (itself if known)."""
@@ -274,6 +281,9 @@ class ModelManager:
         # Which kind of hat the host draws from, learnt from its explain calls; one per
         # process, kept across models (hatbot.hat_kind).
         self.hat = HatKind(settings.hat_memory)
+        # Which mode the host plays, learnt from the hints of its guess calls; the same
+        # (hatbot.host_mode).
+        self.mode = HostMode(settings.mode_memory)
         # The version refused last, and its folder's state then.
         self._refused: tuple[str, tuple[tuple[str, int, int], ...]] | None = None
         self._progress: tuple[float, progress.Progress | None] = (-PROGRESS_TTL, None)
@@ -332,7 +342,7 @@ class ModelManager:
             return
         started = time.perf_counter()
         try:
-            model = await asyncio.to_thread(ServedModel.load, folder, self.hat)
+            model = await asyncio.to_thread(ServedModel.load, folder, self.hat, self.mode)
         except Exception as exc:  # whatever breaks a new artifact, the old model keeps serving
             self._refuse(version, state, printable(f"{type(exc).__name__}: {exc}"))
             return

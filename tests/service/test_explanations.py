@@ -259,3 +259,39 @@ def set_manifest(folder: Path, key: str, value: object) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest[key] = value
     (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+async def test_a_host_known_to_play_soft_gets_hints_for_its_rules(
+    tiny_store: Path, in_process: Any, tiny_index: WordIndex, table_words: list[str]
+) -> None:
+    """The host's guess calls whose hints WordNet does not know show a soft host
+    (hatbot.host_mode): `/explain` then answers by the soft host's rules, computed live
+    rather than from the table's hints for either mode. A person's calls count for nothing."""
+    params = Strategy(tiny_index).params.model_copy(update={"hint_rules": "soft"})
+    soft = Strategy(tiny_index, params)
+    unknown = [w for w, k in zip(tiny_index.words, tiny_index.in_wordnet, strict=True) if not k]
+    words = table_words[:: max(1, len(table_words) // 20)]
+
+    async def explanations(client: httpx.AsyncClient) -> list[list[str]]:
+        return [
+            (await client.get("/explain", params={"word": w, "n_words": 5})).json() for w in words
+        ]
+
+    async def guesses(client: httpx.AsyncClient, url: str) -> None:
+        for k in range(1, 6):
+            if url == "/guess":
+                answer = await client.get(url, params={"words": unknown[:k], "n_words": 5})
+            else:
+                answer = await client.post(url, json={"words": unknown[:k], "n_words": 5})
+            assert answer.status_code == 200, answer.text
+
+    async with in_process(Settings(model_store=tiny_store, reload_interval=0)) as client:
+        assert isinstance(client, httpx.AsyncClient)
+        await guesses(client, "/v1/guess")
+        either = await explanations(client)
+        assert either == [tiny_index.explanation(w, 5) for w in words]
+        await guesses(client, "/guess")
+        answers = await explanations(client)
+        assert answers == [soft.explain(w, 5) for w in words] != either
+        typed = await client.post("/v1/explain", json={"word": words[0], "n_words": 5})
+        assert typed.json()["criteria"] == ["soft"]

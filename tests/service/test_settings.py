@@ -51,6 +51,8 @@ def test_settings_read_hatbot_variables(monkeypatch: pytest.MonkeyPatch) -> None
         "HATBOT_MAX_PLAYED_HINTS": "4",
         "HATBOT_RELOAD_INTERVAL": "0.2",
         "HATBOT_WORKERS": "3",
+        "HATBOT_HAT_MEMORY": "0",
+        "HATBOT_MODE_MEMORY": "30",
     }.items():
         monkeypatch.setenv(name, value)
     settings = Settings()
@@ -62,6 +64,7 @@ def test_settings_read_hatbot_variables(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.max_played_hints == 4
     assert settings.reload_interval == 0.2
     assert settings.workers == 3
+    assert (settings.hat_memory, settings.mode_memory) == (0, 30)
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from tqdm import tqdm
 import hatbot
 from hatbot.game.recipes import RECIPES
 from hatbot.game.rules import normalise, too_close
+from hatbot.host_mode import HostMode
 from hatbot.index import (
     ELIGIBLE,
     EXPLANATION_DEPTH,
@@ -202,7 +203,8 @@ def explained_words(index: WordIndex) -> NDArray[np.int32]:
 def explain_share(folder: Path, out: Path, part: int, parts: int) -> None:
     """Worker: explain every `parts`-th word of the table, from the `part`-th on, into `out`."""
     index = WordIndex(folder, verify=False, explanations=False)
-    strategy = Strategy(index)
+    # The table serves a host of either mode (hatbot.host_mode): no estimate of it.
+    strategy = Strategy(index, mode=HostMode(memory=0))
     ids = explained_words(index)[part::parts]
     hints = np.full((len(ids), EXPLANATION_DEPTH), -1, dtype=np.int32)
     (out / f"of-{part}.txt").write_text(str(len(ids)))

@@ -74,10 +74,12 @@ def evaluate(
     `score_vs_panel` (hatbot's points per hat word against the panel, averaged
     over the criteria) is what promotion compares.
     """
-    strategy = Strategy(index)
     hat = heldout_hat(index, params)
     metrics: dict[str, Any] = {"hat_size": len(hat)}
     for criteria in params.criteria:
+        # A fresh strategy per mode, as a tournament plays one: its estimates of the hat's
+        # kind and the host's mode start empty (hatbot.host_mode).
+        strategy = Strategy(index)
         config = GameConfig(params.n_explain, params.n_guess, criteria, params.seed)
         players = [*panel.players(), StrategyPlayer(name, strategy)]
         result = asyncio.run(_play(players, hat, config, lexicon))
