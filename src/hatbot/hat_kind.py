@@ -9,15 +9,12 @@ everyday hat shows and a tournament hat never does. `HatKind` turns the last `me
 such observations into the probability that the hat is an everyday one; the guesser's
 prior moves from the eligible words to the common ones by that probability.
 
-Only each word's kind is kept (a bounded deque of booleans), never the word.
+Only each word's kind is kept (`hatbot.evidence`: the last `memory` bits), never the word.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from collections import deque
-
+from hatbot.evidence import Evidence
 from hatbot.index import WordIndex
 
 # How often a word asked from each kind of hat is a common word the tournament's method
@@ -34,36 +31,27 @@ class HatKind:
     """A running estimate, per process, of the probability that the hat is an everyday one."""
 
     def __init__(self, memory: int = 100) -> None:
-        self.memory = memory
-        self._common: deque[bool] = deque(maxlen=max(memory, 1))
-        self._lock = threading.Lock()
+        self._evidence = Evidence(memory, PRIOR_ODDS, EVERYDAY_RATE, CORPUS_RATE)
+
+    @property
+    def memory(self) -> int:
+        return self._evidence.memory
 
     def observe(self, index: WordIndex, word: str) -> None:
         """Count one word the host asked to explain (by its kind; the word is not kept)."""
-        if self.memory <= 0:
-            return
         i = index.ids.get(word)
-        common = i is not None and bool(index.common[i]) and not bool(index.eligible[i])
-        with self._lock:
-            self._common.append(common)
+        self._evidence.record(
+            i is not None and bool(index.common[i]) and not bool(index.eligible[i])
+        )
 
     @property
     def observed(self) -> int:
-        return len(self._common) if self.memory > 0 else 0
+        return self._evidence.observed
 
     def everyday(self) -> float:
         """The probability that the words come from an everyday hat (0 before any word)."""
-        with self._lock:
-            seen, common = len(self._common), sum(self._common)
-        if self.memory <= 0 or seen == 0:
-            return 0.0
-        log_odds = (
-            math.log(PRIOR_ODDS)
-            + common * math.log(EVERYDAY_RATE / CORPUS_RATE)
-            + (seen - common) * math.log((1 - EVERYDAY_RATE) / (1 - CORPUS_RATE))
-        )
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, log_odds))))
+        probability = self._evidence.probability()
+        return 0.0 if probability is None else probability
 
     def reset(self) -> None:
-        with self._lock:
-            self._common.clear()
+        self._evidence.reset()

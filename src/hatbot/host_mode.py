@@ -9,16 +9,13 @@ the host plays soft. The guesser picks its guesses for the mode it is sure of, a
 explainer, once sure of a soft host, gives hints only the soft host keeps
 (docs/STRATEGY.md, "The host's mode").
 
-Only whether each hint was a WordNet word is kept (a bounded deque of booleans), never
-the hint.
+Only whether each hint was a WordNet word is kept (`hatbot.evidence`: the last `memory`
+bits), never the hint.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from collections import deque
-
+from hatbot.evidence import Evidence
 from hatbot.game.rules import Criteria
 from hatbot.index import WordIndex
 
@@ -40,35 +37,28 @@ class HostMode:
     """A running estimate, per process, of the probability that the host plays soft."""
 
     def __init__(self, memory: int = 50) -> None:
-        self.memory = memory
-        self._foreign: deque[bool] = deque(maxlen=max(memory, 1))
-        self._lock = threading.Lock()
+        # Even prior odds: tournaments have used both modes.
+        self._evidence = Evidence(memory, 1.0, SOFT_RATE, HARD_RATE)
+
+    @property
+    def memory(self) -> int:
+        return self._evidence.memory
 
     def observe(self, index: WordIndex, hint: str) -> None:
         """Count one hint the host passed on (whether WordNet knows it; not the hint). A
         word outside the vocabulary says nothing: the artifact has no WordNet fact for it."""
-        if self.memory <= 0:
-            return
         i = index.ids.get(hint)
-        if i is None:
-            return
-        with self._lock:
-            self._foreign.append(not bool(index.in_wordnet[i]))
+        if i is not None:
+            self._evidence.record(not bool(index.in_wordnet[i]))
 
     @property
     def observed(self) -> int:
-        return len(self._foreign) if self.memory > 0 else 0
+        return self._evidence.observed
 
     def soft(self) -> float:
         """The probability that the host plays soft (0.5 before any hint)."""
-        with self._lock:
-            seen, foreign = len(self._foreign), sum(self._foreign)
-        if self.memory <= 0 or seen == 0:
-            return 0.5
-        log_odds = foreign * math.log(SOFT_RATE / HARD_RATE) + (seen - foreign) * math.log(
-            (1 - SOFT_RATE) / (1 - HARD_RATE)
-        )
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, log_odds))))
+        probability = self._evidence.probability()
+        return 0.5 if probability is None else probability
 
     def played(self, certainty: float) -> Criteria | None:
         """The mode the host plays, "soft" or "hard", if its probability is at least
@@ -81,5 +71,4 @@ class HostMode:
         return None
 
     def reset(self) -> None:
-        with self._lock:
-            self._foreign.clear()
+        self._evidence.reset()
