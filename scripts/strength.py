@@ -269,13 +269,12 @@ def diagnose(
     host's mode learns from the hints)."""
     g = args.n_guess
     for n in args.n_explain:
-        challengers = new_challengers()
+        fresh = {criteria: new_challengers() for criteria in args.criteria}
         print(f"\nhat: {len(hat)} words ({args.part}), seed {args.seed}, {n} hints, {g} guesses")
-        names = [c.name for c in challengers]
+        names = [c.name for c in next(iter(fresh.values()))]
         print("| criteria | role | by | " + " | ".join(names) + " |")
         print("|---|---|---|" + "---:|" * len(names))
-        for criteria in args.criteria:
-            challengers = new_challengers()
+        for criteria, challengers in fresh.items():
             # Each panel bot explains every word once; all challengers guess the same hints.
             guessing = [Counter[tuple[str, int]]() for _ in challengers]
             for explainer in panel if "guessing" in args.roles else []:

@@ -33,10 +33,6 @@ class HatKind:
     def __init__(self, memory: int = 100) -> None:
         self._evidence = Evidence(memory, PRIOR_ODDS, EVERYDAY_RATE, CORPUS_RATE)
 
-    @property
-    def memory(self) -> int:
-        return self._evidence.memory
-
     def observe(self, index: WordIndex, word: str) -> None:
         """Count one word the host asked to explain (by its kind; the word is not kept)."""
         i = index.ids.get(word)

@@ -40,10 +40,6 @@ class HostMode:
         # Even prior odds: tournaments have used both modes.
         self._evidence = Evidence(memory, 1.0, SOFT_RATE, HARD_RATE)
 
-    @property
-    def memory(self) -> int:
-        return self._evidence.memory
-
     def observe(self, index: WordIndex, hint: str) -> None:
         """Count one hint the host passed on (whether WordNet knows it; not the hint). A
         word outside the vocabulary says nothing: the artifact has no WordNet fact for it."""
