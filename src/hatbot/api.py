@@ -133,6 +133,8 @@ def explain_words(
     if not model.knows(word):
         metrics.unknown_words.labels("explain").inc()
     words = model.explain(word, n_words, observe=host)
+    if host:
+        metrics.hat_everyday.set(model.strategy.hat.everyday())
     metrics.answers.labels("explain").inc()
     if len(words) < n_words:
         metrics.short_answers.labels("explain").inc()
@@ -148,6 +150,8 @@ def guess_words(
     if unknown:
         metrics.unknown_words.labels("guess").inc(unknown)
     words = model.guess(hints, n_words, observe=host)
+    if host:
+        metrics.host_soft.set(model.strategy.mode.soft())
     metrics.answers.labels("guess").inc()
     if len(words) < n_words:
         metrics.short_answers.labels("guess").inc()

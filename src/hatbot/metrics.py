@@ -38,6 +38,8 @@ class Metrics:
     model_trained: Gauge
     model_pointer_mismatch: Gauge
     model_refused: Gauge
+    host_soft: Gauge
+    hat_everyday: Gauge
     unknown_words: Counter
     short_answers: Counter
     answers: Counter
@@ -88,6 +90,22 @@ class Metrics:
                 "folder is not named by its version) and its folder has not changed since.",
                 registry=registry,
                 multiprocess_mode="max",
+            ),
+            # The process's running estimates of the host's ways (docs/STRATEGY.md, "The
+            # host's mode"); each worker has its own, the newest set is shown.
+            host_soft=Gauge(
+                "hatbot_host_soft_probability",
+                "Estimated probability that the host plays soft, from the hints of its guess "
+                "calls (0.5 before any).",
+                registry=registry,
+                multiprocess_mode="livemostrecent",
+            ),
+            hat_everyday=Gauge(
+                "hatbot_hat_everyday_probability",
+                "Estimated probability that the host's hat holds everyday words rather than "
+                "the corpus's mid-frequency ones, from the words it asks to explain.",
+                registry=registry,
+                multiprocess_mode="livemostrecent",
             ),
             unknown_words=Counter(
                 "hatbot_unknown_words",

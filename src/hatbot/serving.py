@@ -284,6 +284,8 @@ class ModelManager:
         # Which mode the host plays, learnt from the hints of its guess calls; the same
         # (hatbot.host_mode).
         self.mode = HostMode(settings.mode_memory)
+        metrics.hat_everyday.set(self.hat.everyday())
+        metrics.host_soft.set(self.mode.soft())
         # The version refused last, and its folder's state then.
         self._refused: tuple[str, tuple[tuple[str, int, int], ...]] | None = None
         self._progress: tuple[float, progress.Progress | None] = (-PROGRESS_TTL, None)

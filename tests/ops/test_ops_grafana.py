@@ -111,6 +111,8 @@ def test_dashboard_covers_issue_topics(dashboards: dict[str, dict[str, Any]]) ->
         "[28d]",
         "job_namespace:hatbot_turns_lost:ratio_rate5m",
         'handler=~"/explain|/guess"',
+        "hatbot_host_soft_probability",
+        "hatbot_hat_everyday_probability",
     ]:
         assert needle in exprs, f"no panel queries {needle}"
 

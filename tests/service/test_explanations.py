@@ -21,6 +21,7 @@ import httpx
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from hatbot.api import explain_words
 from hatbot.config import Settings
@@ -295,3 +296,53 @@ async def test_a_host_known_to_play_soft_gets_hints_for_its_rules(
         assert answers == [soft.explain(w, 5) for w in words] != either
         typed = await client.post("/v1/explain", json={"word": words[0], "n_words": 5})
         assert typed.json()["criteria"] == ["soft"]
+
+
+def metric(text: str, name: str) -> float:
+    """The value of a sample with no labels on a Prometheus page."""
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+    assert len(values) == 1, f"{name}: {values}"
+    return values[0]
+
+
+async def test_the_host_estimates_are_on_the_metrics_page(
+    tiny_store: Path, in_process: Any, tiny_index: WordIndex
+) -> None:
+    """`/metrics` shows the process's estimates of the host's mode and hat kind as the
+    host's own calls move them; a person's calls move neither."""
+    unknown = [w for w, k in zip(tiny_index.words, tiny_index.in_wordnet, strict=True) if not k]
+    everyday = [
+        w
+        for w, c, e in zip(tiny_index.words, tiny_index.common, tiny_index.eligible, strict=True)
+        if c and not e
+    ]
+    assert len(unknown) >= 5 and len(everyday) >= 5
+
+    async def estimates(client: httpx.AsyncClient) -> tuple[float, float]:
+        text = (await client.get("/metrics")).text
+        return (
+            metric(text, "hatbot_host_soft_probability"),
+            metric(text, "hatbot_hat_everyday_probability"),
+        )
+
+    async with in_process(Settings(model_store=tiny_store, reload_interval=0)) as client:
+        assert isinstance(client, httpx.AsyncClient)
+        assert await estimates(client) == (0.5, 0.0)
+        for k in range(1, 6):
+            await client.post("/v1/guess", json={"words": unknown[:k], "n_words": 5})
+        for word in everyday[:5]:
+            await client.post("/v1/explain", json={"word": word, "n_words": 5})
+        assert await estimates(client) == (0.5, 0.0)
+        for k in range(1, 6):
+            answer = await client.get("/guess", params={"words": unknown[:k], "n_words": 5})
+            assert answer.status_code == 200, answer.text
+        for word in everyday[:5]:
+            answer = await client.get("/explain", params={"word": word, "n_words": 5})
+            assert answer.status_code == 200, answer.text
+        soft, everyday_hat = await estimates(client)
+        assert soft > 0.999 and everyday_hat > 0.99

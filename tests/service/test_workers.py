@@ -46,6 +46,9 @@ def test_two_workers_answer_and_count_every_request(
             assert found[("http_requests_total", explained)] == REQUESTS
             assert found[("hatbot_answers_total", (("endpoint", "explain"),))] == REQUESTS
             assert found[("hatbot_model_loaded", ())] == 1
+            # The workers' estimates, the newest one: tournament words, no guess call yet.
+            assert found[("hatbot_hat_everyday_probability", ())] < 0.01
+            assert found[("hatbot_host_soft_probability", ())] == 0.5
             in_progress = (("handler", "/explain"), ("method", "GET"))
             assert found[("http_requests_inprogress", in_progress)] == 0
         # Two workers wrote their values (files are named by process id).
