@@ -4,6 +4,9 @@ hat's kind and the host's mode, on the tiny real model (proxies of every recipe 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -83,6 +86,30 @@ def test_a_fixed_blend_is_the_mean_of_the_recipes(tiny_index: WordIndex) -> None
     hints = hint_list(tiny_index, proxy, int(proxy.lists[0].targets[0]))[:4]
     posterior = strategy.guesser.recipe_posterior(hints)
     assert posterior == pytest.approx(dict.fromkeys(posterior, 1.0 / len(posterior)))
+
+
+def test_a_hint_matches_best_at_its_place_in_the_list(tiny_index: WordIndex) -> None:
+    """position_decay: a recipe's hint list read in its own order matches its word better
+    than the same hints reversed; at 0 only which hints, not where, counts."""
+    proxy = tiny_index.proxies[0]
+    single = copy.copy(tiny_index)
+    # Each recipe read through its first model only (a twin holds the hints elsewhere).
+    single.proxies = [dataclasses.replace(p, lists=p.lists[:1]) for p in tiny_index.proxies]
+    candidate = next(
+        int(c)
+        for c in np.unique(proxy.lists[0].targets)
+        if len(set(hint_list(tiny_index, proxy, int(c))[:5])) == 5
+    )
+    hints = hint_list(tiny_index, proxy, candidate)[:5]
+    for decay in (0.03, 0.0):
+        guesser = Strategy(single, StrategyParams(position_decay=decay)).guesser
+        ordered = guesser._recipe_matches(hints)[0][0, candidate]
+        reversed_ = guesser._recipe_matches(hints[::-1])[0][0, candidate]
+        assert ordered == pytest.approx(1.0)
+        if decay:
+            assert reversed_ < ordered
+        else:
+            assert reversed_ == pytest.approx(ordered)
 
 
 def hints_led_by(index: WordIndex, strategy: Strategy, proxy: Proxy) -> list[str]:

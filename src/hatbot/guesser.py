@@ -179,8 +179,8 @@ class Guesser:
 
     def _recipe_matches(self, words: list[str]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """For each recipe (rows) and candidate (columns), the mean over the hints and the
-        recipe's models (its proxy and twins) of 1 / (1 + 0.1 |position in the model's
-        explanation of the candidate - position here|); and each recipe's fit, the best
+        recipe's models (its proxy and twins) of 1 / (1 + position_decay |position in the
+        model's explanation of the candidate - position here|); and each recipe's fit, the best
         candidate's mean over the hints in the recipe's best-matching model (a recipe's
         fit does not depend on how many models of it there are)."""
         size = len(self.index)
@@ -197,7 +197,7 @@ class Guesser:
                     np.concatenate([targets for targets, _ in found]),
                     weights=np.concatenate(
                         [
-                            1.0 / (1.0 + 0.1 * np.abs(positions - j))
+                            1.0 / (1.0 + self.params.position_decay * np.abs(positions - j))
                             for (j, _), (_, positions) in zip(known, found, strict=True)
                         ]
                     ),

@@ -55,6 +55,10 @@ class StrategyParams(BaseModel):
     max_twins: int | None = Field(None, ge=0)
     # Hint j (from 0) weighs 1 / (1 + hint_decay * j) in a guess.
     hint_decay: float = 0.15
+    # Read backwards, hint j matches a candidate whose hint list holds it at place k by
+    # 1 / (1 + position_decay * |k - j|): two models of one recipe seldom agree on a
+    # hint's exact place (docs/STRATEGY.md).
+    position_decay: float = Field(0.03, ge=0.0)
     # A hint must be this frequent in the corpus, so other bots know it well.
     min_hint_count: int = Field(7, ge=1)
     # The number of guesses the explainer assumes other bots make.
