@@ -97,6 +97,8 @@ def test_load_keeps_text_parameters_as_text() -> None:
         "train.twins={notebook_sg6: 2}",  # no such recipe
         "train.twins={starter_kit: 9}",  # above MAX_TWINS
         "train.twins={starter_kit: -1}",
+        "train.shuffled_proxies=[notebook_sg6]",  # no such recipe
+        "train.shuffled_proxies=[notebook_sg10, notebook_sg10]",
     ],
 )
 def test_load_rejects_bad_overrides(override: str) -> None:

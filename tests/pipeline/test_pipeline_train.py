@@ -148,9 +148,16 @@ def test_shuffle_lines_is_a_seeded_permutation(tmp_path: Path) -> None:
 
 def test_each_recipe_trains_twins_on_its_corpus_shuffled(tiny_paths, tiny_params) -> None:  # type: ignore[no-untyped-def]
     """The twins of a proxy: the same recipe (arguments) on the same documents in other,
-    seeded orders; all were trained by the tiny pipeline run."""
+    seeded orders; a proxy sees its corpus in order, or (`train.shuffled_proxies`) in an
+    order of the seed after its twins'; all were trained by the tiny pipeline run."""
     from hatbot.game.recipes import RECIPES
-    from hatbot.pipeline.artifact import training_jobs, twin_role, twin_seeds, vocabulary
+    from hatbot.pipeline.artifact import (
+        proxy_seed,
+        training_jobs,
+        twin_role,
+        twin_seeds,
+        vocabulary,
+    )
     from hatbot.pipeline.corpus import DataStore, prepare
 
     seeds = twin_seeds(tiny_params)
@@ -167,10 +174,23 @@ def test_each_recipe_trains_twins_on_its_corpus_shuffled(tiny_paths, tiny_params
     roles = [[f"proxy-{name}"] for name in tiny_params.train.recipes]
     roles += [[twin_role(name, s) for s in twin] for name, twin in seeds.items()]
     assert set(jobs) == {"own"} | {role for group in roles for role in group}
+    # Both kinds of proxy are in the tiny model.
+    assert set() < set(tiny_params.train.shuffled_proxies) < set(tiny_params.train.recipes)
+    for name in tiny_params.train.recipes:
+        source = corpora.raw if RECIPES[name].corpus == "raw" else corpora.clean
+        order = proxy_seed(tiny_params, name)
+        if name in tiny_params.train.shuffled_proxies:
+            assert order is not None and order not in {0, 1, *seeds.get(name, [])}
+            assert jobs[f"proxy-{name}"].corpus.name.endswith(f"shuffled-{order}.txt")
+        else:
+            assert order is None and jobs[f"proxy-{name}"].corpus == source
+        assert (jobs[f"proxy-{name}"].out / "done.json").is_file()
     for name, twin_seeds_of_recipe in seeds.items():
         proxy = jobs[f"proxy-{name}"]
+        source = corpora.raw if RECIPES[name].corpus == "raw" else corpora.clean
         original = proxy.corpus.read_text().splitlines()
-        orders = [original]
+        orders = [original, source.read_text().splitlines()]
+        assert sorted(orders[0]) == sorted(orders[1])
         for seed in twin_seeds_of_recipe:
             twin = jobs[twin_role(name, seed)]
             assert twin.args == proxy.args and twin.queries == proxy.queries

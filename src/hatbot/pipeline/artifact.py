@@ -1,9 +1,9 @@
 """Export: trained fastText models into the compact artifact the service loads.
 
 hatbot's own model and several models per opponent recipe (`hatbot.game.recipes`: its
-proxy, on the recipe's corpus in order, and the proxy's twins, on that corpus shuffled)
-train side by side (each
-single-threaded in its own process, so reruns are byte-identical). Everything the
+proxy, on the recipe's corpus in order or shuffled (`train.shuffled_proxies`), and the
+proxy's twins, on that corpus shuffled) train side by side (each single-threaded in its
+own process, so reruns are byte-identical). Everything the
 service needs per word (stems, WordNet existence, hat eligibility, each
 recipe's explanation of each hat-eligible word, hatbot's own explanation of every
 word the host may ask about) is computed here, once.
@@ -68,10 +68,11 @@ log = logging.getLogger("hatbot.pipeline")
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 # Each opponent recipe is also trained on copies of its corpus with the documents shuffled by the
-# seeds from FIRST_TWIN_SEED on (its "shuffled twins", `train.twins` of them): several
-# models of one recipe predict another team's model of it better than one
-# (docs/STRATEGY.md). Not 0 or 1, the seeds of the baseline panels that
-# `scripts/strength.py` measures against, so hatbot never holds a copy of an opponent.
+# seeds from FIRST_TWIN_SEED on (its "shuffled twins", `train.twins` of them, then the
+# proxy's if `train.shuffled_proxies` names the recipe): several models of one recipe
+# predict another team's model of it better than one (docs/STRATEGY.md). Not 0 or 1, the
+# seeds of the baseline panels that `scripts/strength.py` measures against, so hatbot
+# never holds a copy of an opponent.
 FIRST_TWIN_SEED = 2
 
 
@@ -89,6 +90,14 @@ def twin_seeds(params: Params) -> dict[str, list[int]]:
         for name, count in counts.items()
         if count
     }
+
+
+def proxy_seed(params: Params, recipe: str) -> int | None:
+    """The seed of the order a recipe's proxy sees its corpus in (None: in order): the
+    seed after its twins' for the recipes of `train.shuffled_proxies`."""
+    if recipe not in params.train.shuffled_proxies:
+        return None
+    return FIRST_TWIN_SEED + params.train.twins.get(recipe, 0)
 
 
 def vocabulary(corpus: Path, min_count: int) -> tuple[list[str], NDArray[np.int64]]:
@@ -113,7 +122,8 @@ def training_jobs(corpora: Corpora, params: Params, words: list[str]) -> dict[st
     for name in proxied(params):
         corpus = corpora.raw if RECIPES[name].corpus == "raw" else corpora.clean
         args = RECIPES[name].fasttext_args()
-        recipes[f"proxy-{name}"] = (corpus, args)
+        order = proxy_seed(params, name)
+        recipes[f"proxy-{name}"] = (corpus if order is None else shuffled(corpus, order), args)
         for seed in twin_seeds(params).get(name, ()):
             recipes[twin_role(name, seed)] = (shuffled(corpus, seed), args)
     vocabulary_digest = hashlib.sha256("\n".join(words).encode()).hexdigest()

@@ -77,11 +77,16 @@ class TrainParams(_Section):
     # The opponent recipes hatbot trains proxies of (`hatbot.game.recipes`): not
     # notebook_sg5, whose three models add little for their CPU (docs/STRATEGY.md).
     recipes: tuple[str, ...] = ("starter_kit", "clean_naive", "notebook_cbow16", "notebook_sg10")
+    # The recipes whose proxy trains on its corpus shuffled (by the seed after its twins')
+    # rather than in order. One thread on the corpus in order (grouped by newsgroup) makes
+    # a model unlike any other team's: wasted on reading a bot's hints, yet the explainer's
+    # simulated guessers gain from its other view (docs/STRATEGY.md, "Models of a recipe").
+    shuffled_proxies: tuple[str, ...] = ("notebook_cbow16", "notebook_sg10")
     # Precompute hatbot's explanation of every word a hat can hold (the service looks them
     # up, and explains any other word live); false: every explanation is computed when asked.
     explanation_table: bool = True
 
-    _recipes_known = field_validator("recipes")(_known_recipes)
+    _recipes_known = field_validator("recipes", "shuffled_proxies")(_known_recipes)
 
     @field_validator("twins")
     @classmethod
