@@ -55,14 +55,16 @@ def models_of(data: Path, recipe: str) -> dict[str, Path]:
 
 def train_teams(data: Path, corpus: Path, recipe: str, seeds: list[int]) -> None:
     """Train the recipe per seed as a notebook team would (module docstring)."""
-    # raw.txt holds one document per line in `corpus.iter_documents`'s order: by member name.
+    # The recipe's corpus (raw.txt or clean.txt) holds one document per line in
+    # `corpus.iter_documents`'s order: by member name.
     with tarfile.open(corpus, "r:*") as archive:
         groups = [
             m.name.split("/")[-2] for m in sorted(archive, key=lambda m: m.name) if m.isfile()
         ]
-    documents = (data / "raw.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    source = data / f"{RECIPES[recipe].corpus}.txt"
+    documents = source.read_text(encoding="utf-8").splitlines(keepends=True)
     if len(groups) != len(documents):
-        sys.exit(f"{data / 'raw.txt'} has {len(documents)} documents, the archive {len(groups)}")
+        sys.exit(f"{source} has {len(documents)} documents, the archive {len(groups)}")
     jobs = []
     for seed in seeds:
         out = data / "teams" / f"{recipe}-{seed}"
@@ -74,7 +76,7 @@ def train_teams(data: Path, corpus: Path, recipe: str, seeds: list[int]) -> None
             by_group.setdefault(group, []).append(document)
         order = sorted(by_group)
         rng.shuffle(order)
-        text = data / "teams" / f"raw.grouped-{seed}.txt"
+        text = data / "teams" / f"{source.stem}.grouped-{seed}.txt"
         text.parent.mkdir(parents=True, exist_ok=True)
         with text.open("w", encoding="utf-8") as f:
             for group in order:
