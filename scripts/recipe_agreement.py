@@ -24,14 +24,14 @@ import random
 import re
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 from hatbot.game.recipes import RECIPES
-from hatbot.game.rules import normalise, too_close
-from hatbot.pipeline.train import Job, Trained, normalise_rows, run_jobs
+from hatbot.pipeline.artifact import proxy_hints
+from hatbot.pipeline.train import Job, Trained, run_jobs
 
 DEPTH = 30
 SAMPLE = 1000
@@ -88,25 +88,13 @@ def train_teams(data: Path, corpus: Path, recipe: str, seeds: list[int]) -> None
 
 
 def first_hints(trained: Trained, targets: list[str]) -> dict[str, list[str]]:
-    """Each target's first DEPTH hints from the model, cleaned as the host cleans them."""
+    """Each target's first DEPTH hints from the model: the lists the artifact gives the
+    guesser (`artifact.proxy_hints`, cleaned as the host cleans them)."""
     ids = {w: i for i, w in enumerate(trained.words)}
-    unit = normalise_rows(trained.vectors)
-    cleaned = [normalise(w) for w in trained.words]
-    lists: dict[str, list[str]] = {}
-    for start in range(0, len(targets), 250):
-        block = targets[start : start + 250]
-        sims: NDArray[np.float32] = unit[[ids[t] for t in block]] @ unit.T
-        top = np.argpartition(-sims, 8 * DEPTH, axis=1)[:, : 8 * DEPTH]
-        for row, target in enumerate(block):
-            hints: list[str] = []
-            for col in top[row][np.argsort(-sims[row, top[row]], kind="stable")]:
-                hint = cleaned[col]
-                if hint and hint not in hints and not too_close(target, hint):
-                    hints.append(hint)
-                    if len(hints) == DEPTH:
-                        break
-            lists[target] = hints
-    return lists
+    own = replace(trained, queries=trained.vectors[[ids[t] for t in targets]])
+    hints, extra = proxy_hints(own, targets, np.arange(len(targets)), DEPTH)
+    names = targets + extra
+    return {t: [names[i] for i in row if i >= 0] for t, row in zip(targets, hints, strict=True)}
 
 
 def main() -> None:
