@@ -159,6 +159,29 @@ def test_picking_follows_the_hosts_check(strategy: Strategy) -> None:
     assert picks[None][0] == word and variant not in picks[None], picks
 
 
+def test_a_soft_host_gets_the_variant_that_covers_two_targets(strategy: Strategy) -> None:
+    """Of two good targets that one longer vocabulary word covers under the soft check
+    (`drivers` wins for `driver` and `rivers`), a soft host gets that word in one slot and
+    the next target in the other, even when the longer word scores low itself; a host of
+    either mode gets the two targets."""
+    index, guesser = strategy.index, strategy.guesser
+    first, second, longer = next(
+        (w[:-1], w[1:], w)
+        for w in index.words
+        if len(w) > 5 and w[:-1] in index.ids and w[1:] in index.ids
+    )
+    other = next(w for w in index.words if len(w) > 5 and w[:4] not in longer)
+    scores = np.zeros(len(index), dtype=np.float32)
+    scores[[index.ids[first], index.ids[second], index.ids[other]]] = (3.0, 2.0, 1.0)
+    rows = np.arange(len(index))
+    soft = guesser._pick(rows, scores, ["qwxzv"], [], 2, "soft")
+    assert soft == [longer, other], (first, second, soft)
+    assert guesser._pick(rows, scores, ["qwxzv"], [], 2, None) == [first, second]
+    # Guesses already made (and missed) cover their targets: the variant is not repeated.
+    again = guesser._pick(rows, scores, ["qwxzv"], [longer], 2, "soft")
+    assert longer not in again and first not in again and second not in again, again
+
+
 def test_guess_with_unknown_hints_still_answers(strategy: Strategy) -> None:
     guesses = strategy.guess(["qwxzv", "plugh"], 5)
     assert len(guesses) == 5

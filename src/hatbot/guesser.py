@@ -236,6 +236,7 @@ class Guesser:
         hinted, guessed = "\n".join(hints), "\n".join(previous)
         # The hard host deleted every hint sharing the target's stem.
         hint_stems = {self.index.stem(h) for h in hints} if mode == "hard" else set()
+        targets: list[str] = []  # soft host: the words allowed, best first (`_cover`)
         while True:
             for i in self.index.top(scores, depth):
                 word = self.index.words[int(rows[i])]
@@ -251,17 +252,60 @@ class Guesser:
                     soft_match(word, g) for g in picked
                 ):
                     continue  # a guess made (and missed) or picked already covers it
-                elif mode == "soft" and (covered := [g for g in picked if soft_match(g, word)]):
-                    # It covers guesses picked already (`drivers` covers `driver`): it
-                    # takes the first one's place and the others' slots come free.
-                    picked[picked.index(covered[0])] = word
-                    picked = [g for g in picked if g not in covered[1:]]
+                elif mode == "soft":
+                    targets.append(word)  # covered below, by as few guesses as it takes
                     continue
                 elif mode is None and any(soft_match(g, word) for g in picked):
                     continue  # either mode: a variant of a better guess waits
                 picked.append(word)
                 if len(picked) == n_words:
                     return picked
+            if mode == "soft":
+                picked = self._cover(targets, n_words)
+                if len(picked) == n_words:
+                    return picked
             if depth >= len(scores):
                 return picked
-            depth, picked = depth * 4, []
+            depth, picked, targets = depth * 4, [], []
+
+    def _cover(self, targets: list[str], n_words: int) -> list[str]:
+        """At most `n_words` guesses that a soft host counts for as many of `targets` (best
+        first) as it can: each covers the best target left, and of the words that do
+        (the target and the vocabulary's variants of it: `drivers` for `driver` also wins
+        for `drive` and `river`), the one that covers the best-ranked others too."""
+        picked: list[str] = []
+        rank = {t: r for r, t in enumerate(targets)}
+        left = dict.fromkeys(targets)  # the targets no guess covers yet, best first
+        for word in targets:
+            if word not in left:
+                continue
+            best: list[str] = []
+            guess = word
+            for option in (word, *self._variants.get(word, ())):
+                covered = [t for t in left if t in option and soft_match(t, option)]
+                # The better option covers better-ranked targets (lists of targets in rank
+                # order compare by their first difference; covering more breaks a tie).
+                if [-rank[t] for t in covered] > [-rank[t] for t in best]:
+                    guess, best = option, covered
+            for t in best:
+                del left[t]
+            picked.append(guess)
+            if len(picked) == n_words:
+                break
+        return picked
+
+    @functools.cached_property
+    def _variants(self) -> dict[str, list[str]]:
+        """For each vocabulary word, the longer vocabulary words the soft check counts as
+        it (each contains it and is at most two letters longer), most frequent first;
+        built at the first soft-host guess (~0.1 s)."""
+        variants: dict[str, list[str]] = {}
+        ids = self.index.ids
+        for longer in self.index.words:
+            size = len(longer)
+            for length in range(max(1, size - 2), size):
+                for start in range(size - length + 1):
+                    part = longer[start : start + length]
+                    if part in ids and longer not in variants.get(part, ()):
+                        variants.setdefault(part, []).append(longer)
+        return variants

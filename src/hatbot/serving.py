@@ -102,10 +102,11 @@ class ServedModel:
     def load(
         cls, folder: Path, hat: HatKind | None = None, mode: HostMode | None = None
     ) -> ServedModel:
-        """Load an artifact folder, check its explanation table, warm it up with one guess,
-        then drop the twins' pages the checks read (a live explanation maps them back).
-        `hat` and `mode`: the process's estimates of the hat's kind and the host's mode,
-        kept across models (the checks' words do not count towards them)."""
+        """Load an artifact folder, check its explanation table, warm it up with a guess
+        for a host of either mode and one for a soft host, then drop the twins' pages the
+        checks read (a live explanation maps them back). `hat` and `mode`: the process's
+        estimates of the hat's kind and the host's mode, kept across models (the checks'
+        words do not count towards them)."""
         index = WordIndex(Path(folder))
         strategy = Strategy(index, hat=HatKind(memory=0), mode=HostMode(memory=0))
         precomputed = table_agrees(index, strategy)
@@ -118,7 +119,10 @@ class ServedModel:
                 index.version,
             )
         probe = index.words[min(len(index) - 1, 100)]
-        strategy.guess(strategy.explain(probe, 5)[:2] or [probe], 5)
+        hints = strategy.explain(probe, 5)[:2] or [probe]
+        strategy.guess(hints, 5)
+        # A soft host's guesses read the vocabulary's variants, built once (~0.1 s).
+        strategy.guesser.guess(hints, 5, mode="soft")
         for proxy in index.proxies:
             for twin in proxy.twins:
                 twin.release()
