@@ -70,8 +70,8 @@ class TrainParams(_Section):
         default_factory=lambda: {
             "starter_kit": 2,
             "clean_naive": 2,
-            "notebook_cbow16": 3,
-            "notebook_sg10": 3,
+            "notebook_cbow16": 4,
+            "notebook_sg10": 4,
         }
     )
     # The opponent recipes hatbot trains proxies of (`hatbot.game.recipes`): not
