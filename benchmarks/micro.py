@@ -12,7 +12,8 @@
   says how far from the limit the index is.
 * Guesses in host order (each call reuses the remembered rounds of the shorter
   prefixes) and from scratch (every prefix scored), and how many rounds the
-  guesser's shortlist answers as scoring every word would.
+  guesser's shortlist answers as scoring every word would; guesses for a host of
+  either mode, a soft one and a hard one (`guess_by_mode`).
 * Kernels behind the recommendations: one float32 product over one space, the
   same in float16, over the hint-eligible rows only, over all spaces side by
   side, over the principal-axes projection, and the strategy's candidate sets' sizes.
@@ -173,6 +174,23 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
             _run(strategy, call)
             fresh.append(time.perf_counter() - t)
 
+    # Guesses by the host's mode, as the guesser picks them once the mode is known (a soft
+    # host's guesses cover several targets where they can: `Guesser._cover`), in host order.
+    by_mode: dict[str, dict[str, float]] = {}
+    for mode in (None, "soft", "hard"):
+        strategy.guesser._rounds.cache_clear()
+        spent: list[float] = []
+        for call in calls:
+            if call.kind == "guess":
+                t = time.perf_counter()
+                strategy.guesser.guess(list(call.words), call.n_words, mode=mode)
+                spent.append(time.perf_counter() - t)
+        by_mode[mode or "either"] = {
+            "mean_ms": statistics.fmean(spent) * 1e3,
+            "p50_ms": float(np.percentile(spent, 50)) * 1e3,
+            "p99_ms": float(np.percentile(spent, 99)) * 1e3,
+        }
+
     # Explanations as the service answers them: from the artifact's precomputed table.
     strategy.guesser._rounds.cache_clear()
     table: list[float] = []
@@ -223,6 +241,7 @@ def measure(artifact: Path, calls: list[Call], passes: int = 2) -> dict[str, Any
     result: dict[str, Any] = {
         "explain_prefix_consistent": f"{consistent}/{len(explained)}",
         "guess_fresh_mean_ms": statistics.fmean(fresh) * 1e3 if fresh else None,
+        "guess_by_mode": by_mode,
         "shortlist_rounds_identical": agreement,
         "table_explain_us": statistics.fmean(table) * 1e6 if table else None,
         "table_explain_calls": len(explained),
