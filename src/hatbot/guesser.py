@@ -282,7 +282,7 @@ class Guesser:
             best: list[str] = []
             guess = word
             for option in (word, *self._variants.get(word, ())):
-                covered = [t for t in left if t in option and soft_match(t, option)]
+                covered = [t for t in left if soft_match(t, option)]
                 # The better option covers better-ranked targets (lists of targets in rank
                 # order compare by their first difference; covering more breaks a tie).
                 if [-rank[t] for t in covered] > [-rank[t] for t in best]:
@@ -303,10 +303,15 @@ class Guesser:
         variants: dict[str, list[str]] = {}
         ids = self.index.ids
         for longer in self.index.words:
+            # The check wants the word inside `longer` and fewer than 3 edits away, so
+            # only its substrings up to two letters shorter can qualify.
             size = len(longer)
-            for length in range(max(1, size - 2), size):
-                for start in range(size - length + 1):
-                    part = longer[start : start + length]
-                    if part in ids and longer not in variants.get(part, ()):
-                        variants.setdefault(part, []).append(longer)
+            parts = {
+                longer[i : i + n]
+                for n in range(max(1, size - 2), size)
+                for i in range(size - n + 1)
+            }
+            for part in parts:
+                if part in ids and soft_match(part, longer):
+                    variants.setdefault(part, []).append(longer)
         return variants
