@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hatbot.explainer import SimulatedGuesser
+from hatbot.explainer import JoinedGuesser, SimulatedGuesser
 from hatbot.game.lexicon import NltkLexicon
 from hatbot.game.rules import Criteria, clean_explanation, soft_match, too_close
 from hatbot.host_mode import HostMode
@@ -398,25 +398,32 @@ def test_a_strategy_is_freed_by_reference_counting(tiny_index: WordIndex) -> Non
 
 def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordIndex) -> None:
     """The explainer's simulated guessers: hatbot's space, then each weighted recipe's proxy
-    and twins (several models of one recipe), the recipe's weight split between them; a
-    recipe without an explaining weight is not simulated."""
+    and twins (at most `max_twins` of them), the recipe's weight split between them; only
+    hatbot's space and the `explain_pool_recipes` propose candidate hints."""
     strategy = Strategy(tiny_index)
     params = strategy.params
+    explainer = strategy.explainer
     simulated = [p for p in tiny_index.proxies if params.explain_proxy_weights.get(p.name, 0) > 0]
-    assert [p.name for p in simulated] == ["clean_naive", "starter_kit"]
-    assert len(tiny_index.proxies) > len(simulated)
-    counts = [len(tiny_index.manifest["twin_seeds"].get(p.name, [])) for p in simulated]
-    assert min(counts) >= 2 and len(set(counts)) == 1
-    models = 1 + counts[0]
-    assert len(strategy.explainer.spaces) == len(strategy.explainer.weights) == 1 + 2 * models
-    assert strategy.explainer.weights[0] == params.explain_own_weight
+    assert [p.name for p in simulated] == [
+        "clean_naive",
+        "notebook_cbow16",
+        "notebook_sg10",
+        "starter_kit",
+    ]
+    assert params.max_twins == 2
+    assert all(len(p.twins) >= 2 for p in simulated)
+    assert any(len(p.twins) > 2 for p in simulated)  # the cap leaves some out
+    models = 1 + params.max_twins
+    assert len(explainer.spaces) == len(explainer.weights) == 1 + len(simulated) * models
+    assert explainer.weights[0] == params.explain_own_weight and explainer.proposes[0]
     for k, proxy in enumerate(simulated):
-        assert len(proxy.twins) == counts[k]
-        spaces = strategy.explainer.spaces[1 + models * k : 1 + models * (k + 1)]
+        at = slice(1 + models * k, 1 + models * (k + 1))
+        spaces = explainer.spaces[at]
         assert spaces[0] is proxy.vectors
-        assert all(s is t.vectors for s, t in zip(spaces[1:], proxy.twins, strict=True))
-        weights = strategy.explainer.weights[1 + models * k : 1 + models * (k + 1)]
+        assert all(s is t.vectors for s, t in zip(spaces[1:], proxy.twins, strict=False))
+        weights = explainer.weights[at]
         assert weights == [params.explain_proxy_weights[proxy.name] / models] * models
+        assert explainer.proposes[at] == [proxy.name in params.explain_pool_recipes] * models
         for i, twin in enumerate(proxy.twins):
             # Memory-mapped: the service explains from its table, so a twin stays on disk.
             assert isinstance(twin.vectors, np.memmap)
@@ -429,14 +436,26 @@ def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordInd
             ]
             chance = proxy.neighbours.shape[1] ** 2 / len(tiny_index)
             assert np.mean(shared) > 5 * chance
+    # A recipe whose bots join their hints is simulated by each model's joined rows.
+    for space, rows in zip(strategy.explainer.spaces, strategy.explainer.hint_spaces, strict=True):
+        owner = [p for p in simulated for m in (p, *p.twins) if m.vectors is space]
+        if owner and owner[0].name != "clean_naive":
+            model = next(m for m in (owner[0], *owner[0].twins) if m.vectors is space)
+            assert rows is not None and rows is model.joined
+        else:
+            assert rows is None
+    assert all(
+        rows is None
+        for rows in Strategy(tiny_index, StrategyParams(joined_hints=False)).explainer.hint_spaces
+    )
     # The guesser reads every proxy (one space per recipe, as the stacked matrix), the
     # recipes without a guessing weight at weight 0.
     assert len(strategy.guesser.spaces) == 1 + len(tiny_index.proxies)
     assert sum(w > 0 for w in strategy.guesser.weights) == 1 + len(params.proxy_weights)
     # Without twins: one simulated guesser per recipe, with the recipe's whole weight.
     alone = Strategy(tiny_index, StrategyParams(explain_twins=False))
-    assert len(Strategy(tiny_index, StrategyParams(max_twins=0)).explainer.spaces) == 3
-    assert len(Strategy(tiny_index, StrategyParams(max_twins=1)).explainer.spaces) == 5
+    assert len(Strategy(tiny_index, StrategyParams(max_twins=0)).explainer.spaces) == 5
+    assert len(Strategy(tiny_index, StrategyParams(max_twins=1)).explainer.spaces) == 9
     expected = [tiny_index.vectors] + [p.vectors for p in simulated]
     assert len(alone.explainer.spaces) == len(expected)
     assert all(a is b for a, b in zip(alone.explainer.spaces, expected, strict=True))
@@ -498,6 +517,48 @@ def test_the_simulated_guesser_counts_the_targets_variants_under_the_soft_check(
     # With the hints given so far: the variant beats the target, which the soft check forgives.
     assert guesser.rank() >= 1
     assert guesser.soft_rank() < guesser.rank()
+
+
+def test_a_bot_that_joins_its_hints_is_simulated_as_it_guesses() -> None:
+    """`JoinedGuesser` equals a plain computation of a starter-kit bot: for one hint, the
+    hint's vector as the query and the hint never answered; for more, the sum of the hints'
+    joined rows as the query, and the hints themselves may be answered (and here are)."""
+    rng = np.random.default_rng(3)
+    space = rng.standard_normal((300, 12)).astype(np.float32)
+    rows = rng.standard_normal((300, 12)).astype(np.float32)
+    target, hints = 0, [5, 6, 7]
+    rows[5] += 3 * space[5]  # a hint's rows point at itself, as its n-grams do
+    options = np.arange(5, 40)
+    rivals = np.arange(1, 300)
+    variants = np.zeros(len(rivals), dtype=bool)
+    guesser = JoinedGuesser(space, rows, target, options, rivals, variants)
+
+    def brute(given: list[int], option: int, k: int) -> tuple[float, float, bool]:
+        query = space[option] if not given else rows[[*given, option]].sum(axis=0)
+        norm = float(np.linalg.norm(query))
+        banned = {option} if not given else set()
+        scores = sorted(float(space[r] @ query) / norm for r in rivals if r not in banned)
+        own = float(space[target] @ query) / norm
+        return own, scores[-k], scores[-k] <= own
+
+    for step, hint in enumerate(hints):
+        selectable = np.flatnonzero(~np.isin(options, hints[:step]))
+        for k in (1, 5):
+            ((own, kth, found),) = guesser.scores_with_each_option(selectable, k, soft=False)
+            for row, option in enumerate(options[selectable]):
+                want = brute(hints[:step], int(option), k)
+                np.testing.assert_allclose([own[row], kth[row]], want[:2], rtol=1e-4, atol=1e-5)
+                assert found[row] == want[2]
+        guesser.add(int(np.flatnonzero(options == hint)[0]))
+        query = space[hint] if step == 0 else rows[hints[: step + 1]].sum(axis=0)
+        banned = {hint} if step == 0 else set()
+        own = float(space[target] @ query)
+        assert guesser.rank() == sum(
+            float(space[r] @ query) > own for r in rivals if r not in banned
+        )
+    # After three hints the first one, whose rows point at it, outranks the target.
+    query = rows[hints].sum(axis=0)
+    assert float(space[5] @ query) > float(space[target] @ query)
 
 
 def test_soft_share_weighs_the_soft_check_when_ordering_hints(tiny_index: WordIndex) -> None:

@@ -68,20 +68,26 @@ class SimulatedGuesser:
         options: NDArray[np.int64],
         rivals: NDArray[np.int64],
         variants: NDArray[np.bool_],
+        hint_space: Vector | None = None,
     ) -> None:
+        """With `hint_space`, a guesser whose query is the sum of the hints' rows there,
+        not of their vectors in `space`, and who may answer a hint it was given (a
+        starter-kit bot asking fastText about its hints joined into one string)."""
         # The competitors the soft host counts as the target (`spaces` for `space`) first.
         rivals = np.concatenate([rivals[variants], rivals[~variants]])
         self.rivals = rivals
         self.n_variants = int(variants.sum())
-        vectors = np.asarray(space[options])
+        self.guesses_hints = hint_space is not None
+        vectors = np.asarray((space if hint_space is None else hint_space)[options])
         rival_vectors = np.asarray(space[rivals])
         self.option_target = vectors @ space[target]
         self.option_rival = vectors @ rival_vectors.T
-        # A guesser never guesses the hints it was given: an option's own column is -inf.
-        order = np.argsort(options)
-        at = np.minimum(np.searchsorted(options[order], rivals), len(options) - 1)
-        same = options[order][at] == rivals
-        self.option_rival[order[at[same]], np.flatnonzero(same)] = -np.inf
+        if not self.guesses_hints:
+            # A guesser never guesses the hints it was given: an option's own column is -inf.
+            order = np.argsort(options)
+            at = np.minimum(np.searchsorted(options[order], rivals), len(options) - 1)
+            same = options[order][at] == rivals
+            self.option_rival[order[at[same]], np.flatnonzero(same)] = -np.inf
         self.option_gram = vectors @ vectors.T
         self.option_norm2 = np.einsum("ij,ij->i", vectors, vectors)
         self.options = options
@@ -142,7 +148,8 @@ class SimulatedGuesser:
         row = self.option_rival[option]
         self.sum_rival += np.where(np.isfinite(row), row, 0.0).astype(np.float32)
         self.sum_option += self.option_gram[option]
-        self.given |= self.rivals == self.options[option]
+        if not self.guesses_hints:
+            self.given |= self.rivals == self.options[option]
         self.open_rival = np.where(self.given, np.float32(-np.inf), self.sum_rival)
 
     def rank(self) -> int:
@@ -157,6 +164,46 @@ class SimulatedGuesser:
         return int((others[self.n_variants :] > own).sum())
 
 
+class JoinedGuesser:
+    """A starter-kit bot as the explainer simulates it: fastText's neighbours of the one
+    hint (the word's own vector; it never answers that word), then of all the hints
+    joined by spaces, a string fastText does not know, whose vector is the mean of its
+    character n-grams: each hint's rows in `hint_space`, summed (docs/STRATEGY.md,
+    "Explaining"). Such a bot may answer the hints themselves."""
+
+    def __init__(
+        self,
+        space: Vector,
+        hint_space: Vector,
+        target: int,
+        options: NDArray[np.int64],
+        rivals: NDArray[np.int64],
+        variants: NDArray[np.bool_],
+    ) -> None:
+        self.first = SimulatedGuesser(space, target, options, rivals, variants)
+        self.joined = SimulatedGuesser(space, target, options, rivals, variants, hint_space)
+        self.count = 0
+
+    def _now(self) -> SimulatedGuesser:
+        return self.first if self.count == 0 else self.joined
+
+    def scores_with_each_option(
+        self, options: NDArray[np.int64], k: int, soft: bool
+    ) -> list[tuple[Vector, Vector, NDArray[np.bool_]]]:
+        return self._now().scores_with_each_option(options, k, soft)
+
+    def add(self, option: int) -> None:
+        self.first.add(option)
+        self.joined.add(option)
+        self.count += 1
+
+    def rank(self) -> int:
+        return (self.first if self.count <= 1 else self.joined).rank()
+
+    def soft_rank(self) -> int:
+        return (self.first if self.count <= 1 else self.joined).soft_rank()
+
+
 class Explainer:
     """Explains with one loaded `WordIndex`; a pure function of its inputs."""
 
@@ -166,19 +213,25 @@ class Explainer:
         # The spaces of the simulated guessers. A recipe with twins is simulated in each of
         # its models, the recipe's weight split evenly between them.
         self.spaces, self.neighbours = [index.vectors], [index.neighbours]
+        # Per space: the hints' rows of a bot that joins its hints (None: it averages them).
+        self.hint_spaces: list[Vector | None] = [None]
+        # Per space: whether its nearest words are candidate hints (every space judges them).
+        self.proposes = [True]
         self.weights = [params.explain_own_weight]
         for proxy in index.proxies:
             # A recipe without a weight is not simulated (its bots guess too poorly to aim at).
             weight = params.explain_proxy_weights.get(proxy.name, 0.0)
             if weight <= 0:
                 continue
-            models = [(proxy.vectors, proxy.neighbours)]
+            models = [(proxy.vectors, proxy.neighbours, proxy.joined)]
             if params.explain_twins:
                 twins = proxy.twins[: params.max_twins]
-                models += [(twin.vectors, twin.neighbours) for twin in twins]
-            for vectors, neighbours in models:
+                models += [(twin.vectors, twin.neighbours, twin.joined) for twin in twins]
+            for vectors, neighbours, joined in models:
                 self.spaces.append(vectors)
                 self.neighbours.append(neighbours)
+                self.hint_spaces.append(joined if params.joined_hints else None)
+                self.proposes.append(proxy.name in params.explain_pool_recipes)
                 self.weights.append(weight / len(models))
         self.popularity = popularity(index)
         self.hintable = index.counts >= params.min_hint_count
@@ -255,7 +308,9 @@ class Explainer:
 
     def _pool(self, word: str, target: int, similarity: list[Vector]) -> list[int]:
         pool: dict[int, None] = {}
-        for scores in similarity:
+        for scores, proposes in zip(similarity, self.proposes, strict=True):
+            if not proposes:
+                continue
             for i in self.index.top(scores, POOL):
                 i = int(i)
                 if (
@@ -293,19 +348,26 @@ class Explainer:
 
     def _simulated_guessers(
         self, target: int, ids: NDArray[np.int64], similarity: list[Vector]
-    ) -> list[SimulatedGuesser]:
+    ) -> list[SimulatedGuesser | JoinedGuesser]:
         """One simulated guesser per space, with the pool `ids` as its options."""
         word = self.index.words[target]
-        simulated = []
-        for space, scores, neighbours in zip(self.spaces, similarity, self.neighbours, strict=True):
+        simulated: list[SimulatedGuesser | JoinedGuesser] = []
+        for space, hint_space, scores, neighbours in zip(
+            self.spaces, self.hint_spaces, similarity, self.neighbours, strict=True
+        ):
             rivals = self._competitors(scores, neighbours, ids, target)
+            if hint_space is not None:  # a bot that joins its hints may answer them
+                rivals = np.union1d(rivals, ids[ids != target])
             variants = np.array([soft_match(word, self.index.words[i]) for i in rivals], dtype=bool)
-            simulated.append(SimulatedGuesser(space, target, ids, rivals, variants))
+            if hint_space is None:
+                simulated.append(SimulatedGuesser(space, target, ids, rivals, variants))
+            else:
+                simulated.append(JoinedGuesser(space, hint_space, target, ids, rivals, variants))
         return simulated
 
     def _objective(
         self,
-        simulated: list[SimulatedGuesser],
+        simulated: list[SimulatedGuesser | JoinedGuesser],
         missing: Missing,
         ids: NDArray[np.int64],
         options: NDArray[np.int64],
@@ -326,7 +388,9 @@ class Explainer:
                     objective += weights[check] * (found + 0.5 * np.tanh(5.0 * (own - kth_best)))
         return objective
 
-    def _give(self, simulated: list[SimulatedGuesser], missing: Missing, option: int) -> None:
+    def _give(
+        self, simulated: list[SimulatedGuesser | JoinedGuesser], missing: Missing, option: int
+    ) -> None:
         """Give the `option`-th option to every simulated guesser; mark who now finds it."""
         k = self.params.simulated_guesses
         for g, guesser in enumerate(simulated):

@@ -25,11 +25,15 @@ Optional: any number of opponent recipes (a quick model has none), each folder c
     proxy-<name>/candidates.npy   hat-eligible word ids ...
     proxy-<name>/hints.npy        ... and the hint ids that recipe's explainer gives for each
     proxy-<name>/extra_words.txt  hints outside the vocabulary, numbered after it
+    proxy-<name>/joined.npy       optional, for a recipe whose bots guess from their hints
+                                  joined into one string, trained with subwords: each
+                                  word's character n-gram rows summed (float32)
     proxy-<name>/twins/<seed>/    for each of the recipe's `twin_seeds` in the manifest (a
                                   recipe it does not name has none): the same recipe
                                   trained on its corpus shuffled by that seed (vectors.npy,
                                   neighbours.npy: the explainer's other models of the recipe;
-                                  hints.npy, optional: its hint lists, for the guesser)
+                                  hints.npy, optional: its hint lists, for the guesser;
+                                  joined.npy when the proxy has one)
 
 Optional: the explanation table, both files or neither (a quick model has none, and
 is explained live)
@@ -61,7 +65,7 @@ from numpy.typing import NDArray
 
 # The format the export writes and the only one the loader reads (the module docstring
 # lists its files): an artifact of another format is re-exported, never patched at load.
-FORMAT = 6
+FORMAT = 7
 # Nearest neighbours stored per word and space (their mean similarity is its density).
 NEIGHBOURS = 10
 # Hints precomputed per explained word: the host asks for 5 (10 in earlier tournaments).
@@ -190,19 +194,33 @@ class Twin:
 
     vectors: Vector
     neighbours: NDArray[np.int32]
+    # What each word adds to the query of a bot that joins its hints into one string
+    # (None: the model has no subwords, or the artifact lacks them).
+    joined: Vector | None = None
 
     @classmethod
     def load(cls, folder: Path) -> Twin:
         vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-        return cls(vectors=vectors, neighbours=np.load(folder / "neighbours.npy"))
+        return cls(
+            vectors=vectors,
+            neighbours=np.load(folder / "neighbours.npy"),
+            joined=load_joined(folder),
+        )
 
     def release(self) -> None:
-        """Drop the vectors' pages from this process (they stay in the page cache, and a
-        live explanation maps them back): after the service's checks at load, which
-        explain a few words live."""
-        buffer = getattr(self.vectors, "base", None)
-        if isinstance(buffer, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-            buffer.madvise(mmap.MADV_DONTNEED)
+        """Drop the vectors' and joined rows' pages from this process (they stay in the
+        page cache, and a live explanation maps them back): after the service's checks at
+        load, which explain a few words live."""
+        for matrix in (self.vectors, self.joined):
+            buffer = getattr(matrix, "base", None)
+            if isinstance(buffer, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+                buffer.madvise(mmap.MADV_DONTNEED)
+
+
+def load_joined(folder: Path) -> Vector | None:
+    """A model's `joined.npy`, memory-mapped as its twins' vectors are, or None."""
+    path = folder / "joined.npy"
+    return np.load(path, mmap_mode="r") if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -252,6 +270,8 @@ class Proxy:
     extra: dict[str, int]
     # The hint lists of the proxy, then of each twin that has them.
     lists: tuple[HintLists, ...]
+    # What each word adds to a joined-hints query (as `Twin.joined`).
+    joined: Vector | None = None
 
     @classmethod
     def load(cls, folder: Path, size: int, vectors: Vector, twins: list[Path]) -> Proxy:
@@ -269,6 +289,7 @@ class Proxy:
             twins=tuple(Twin.load(twin) for twin in twins),
             extra={w: size + i for i, w in enumerate(extra_words)},
             lists=tuple(lists),
+            joined=load_joined(folder),
         )
 
     def explained_by(self, hint: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
@@ -454,9 +475,13 @@ class WordIndex:
             lengths[f"proxy-{p.name}/vectors.npy"] = len(p.vectors)
             lengths[f"proxy-{p.name}/neighbours.npy"] = len(p.neighbours)
             lengths[f"proxy-{p.name}/density.npy"] = len(p.density)
+            if p.joined is not None:
+                lengths[f"proxy-{p.name}/joined.npy"] = len(p.joined)
             for k, twin in enumerate(p.twins):
                 lengths[f"proxy-{p.name} twin {k}: vectors.npy"] = len(twin.vectors)
                 lengths[f"proxy-{p.name} twin {k}: neighbours.npy"] = len(twin.neighbours)
+                if twin.joined is not None:
+                    lengths[f"proxy-{p.name} twin {k}: joined.npy"] = len(twin.joined)
         size = len(self.words)
         wrong = {name: n for name, n in lengths.items() if n != size}
         if size == 0 or wrong:

@@ -123,6 +123,44 @@ def test_training_ignores_what_the_heap_held_before(
     assert vectors.size > 0 and np.isfinite(vectors).all()
 
 
+def test_a_subword_model_exports_each_words_rows_in_joined_hints(
+    clean_corpus: Path, tmp_path: Path
+) -> None:
+    """`joined.npy`: per word, the rows of the n-grams fastText reads when the word stands
+    between spaces in hints joined into one string (the library's own n-grams of "< w >"
+    without the brackets). Their sum points where fastText's vector of the joined hints
+    does, closer than the hints' word vectors do; a model without subwords writes none,
+    and a folder trained before the worker wrote them is not finished."""
+    import fasttext
+
+    words = ("space", "orbit", "launch", "nosuchword")
+    args = {**TINY_ARGS, "minn": 3, "maxn": 6, "bucket": 20_000}
+    job = Job(clean_corpus, args, tmp_path / "subwords", words, keep_bin=True)
+    plain = Job(clean_corpus, TINY_ARGS, tmp_path / "plain", words)
+    run_jobs([job, plain], parallel=2)
+    assert job.finished and plain.finished
+    assert Trained.load(plain.out).joined is None
+    joined = Trained.load(job.out).joined
+    assert joined is not None and joined.shape == (len(words), 24)
+    model = fasttext.load_model(str(job.out / "model.bin"))
+    for word, row in zip(words, joined, strict=True):
+        grams, ids = model.get_subwords(f" {word} ")
+        inside = [i for g, i in zip(grams, ids, strict=True) if "<" not in g and ">" not in g]
+        assert len(inside) > 10
+        expected = np.sum([model.get_input_vector(int(i)) for i in inside], axis=0)
+        np.testing.assert_allclose(row, expected, rtol=1e-5, atol=1e-6)
+
+    def cosine(a: Any, b: Any) -> float:
+        return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+    query = model.get_word_vector("space orbit launch")
+    by_rows = cosine(query, joined[:3].sum(axis=0))
+    by_words = cosine(query, sum(model.get_word_vector(w) for w in words[:3]))
+    assert by_rows > by_words and by_rows > 0.8
+    (job.out / "joined.npy").unlink()
+    assert not job.finished
+
+
 def test_a_missing_corpus_fails_clearly(tmp_path: Path) -> None:
     job = Job(tmp_path / "nothing.txt", TINY_ARGS, tmp_path / "out")
     with pytest.raises(TrainingError, match="out failed"):

@@ -202,6 +202,13 @@ def save_space(folder: Path, unit: NDArray[np.float32]) -> None:
     np.save(folder / "density.npy", density)
 
 
+def save_joined(folder: Path, recipe: str, trained: Trained) -> None:
+    """`joined.npy` for a recipe whose bots join their hints into one string to guess,
+    when its model has subwords (the explainer simulates such a bot by it)."""
+    if RECIPES[recipe].plays == "neighbours" and trained.joined is not None:
+        np.save(folder / "joined.npy", trained.joined)
+
+
 def explained_words(index: WordIndex) -> NDArray[np.int32]:
     """The words whose explanation the artifact stores: every word a hat can hold, of either
     kind (the tournament's eligible words and the common ones of everyday hats, as the
@@ -403,11 +410,13 @@ def write_artifact(
             sub = folder / f"proxy-{name}"
             sub.mkdir(exist_ok=True)
             save_space(sub, normalise_rows(proxy.queries))
+            save_joined(sub, name, proxy)
             for seed in seeds.get(name, ()):
                 twin = trained[twin_role(name, seed)]
                 assert twin.queries is not None
                 (sub / "twins" / str(seed)).mkdir(parents=True, exist_ok=True)
                 save_space(sub / "twins" / str(seed), normalise_rows(twin.queries))
+                save_joined(sub / "twins" / str(seed), name, twin)
     with steps.timed("train.export.proxy_hints"):
         steps.progress(step="the proxies' hint lists")
         depth = params.strategy.proxy_depth
@@ -476,7 +485,7 @@ def build(
         raise ValueError(f"only {len(words)} words occur {params.train.min_count}+ times")
     jobs = training_jobs(corpora, params, words)
     with steps.timed("train.fasttext"):
-        todo = [job for job in jobs.values() if not (job.out / "done.json").exists()]
+        todo = [job for job in jobs.values() if not job.finished]
         run_jobs(todo, parallel=2)
         trained = {role: Trained.load(job.out) for role, job in jobs.items()}
     with steps.timed("train.hat_vocabulary"):

@@ -5,7 +5,9 @@ Runs in a fresh interpreter that imports nothing but fastText and NumPy, started
 matrix uninitialised, and memory a process used before makes it end in `Encountered NaN`
 (docs/PIPELINE.md, "Failure is safe").
 JOB is a JSON file: {"corpus", "args", "out", "queries" (a words file or null), "keep_bin",
-"parent" (the pid of the pipeline process, or null)}.
+"parent" (the pid of the pipeline process, or null)}. With subwords and queries, it also
+writes `joined.npy`: each query word's character n-gram rows, summed, as it occurs between
+spaces (what the word adds to fastText's vector of hints joined into one string).
 """
 
 import contextlib
@@ -18,6 +20,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +35,27 @@ def _die_with(parent: int | None) -> bool:
     with contextlib.suppress(OSError, AttributeError):  # not Linux: nothing to arrange
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     return os.getppid() == parent
+
+
+def joined_rows(model: Any, words: list[str], args: dict[str, Any]) -> Any:
+    """Per word, the sum of the input rows of the character n-grams of " word " (lengths
+    minn..maxn): fastText's vector of a string it does not know is the mean of its n-grams'
+    rows, and a hint inside joined hints has spaces, not "<" and ">", around it."""
+    minn, maxn = args.get("minn", 3), args["maxn"]
+    rows: list[int] = []
+    ends = []
+    for word in words:
+        padded = f" {word} "
+        for i in range(len(padded)):
+            for n in range(minn, min(maxn, len(padded) - i) + 1):
+                rows.append(model.get_subword_id(padded[i : i + n]))
+        ends.append(len(rows))
+    unique, inverse = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
+    table = np.stack([model.get_input_vector(int(r)) for r in unique]).astype(np.float32)
+    sums = np.zeros((len(words), table.shape[1]), dtype=np.float32)
+    owner = np.repeat(np.arange(len(words)), np.diff(np.asarray([0, *ends])))
+    np.add.at(sums, owner, table[inverse])
+    return sums
 
 
 def main(job_path: str) -> int:
@@ -56,6 +80,8 @@ def main(job_path: str) -> int:
             queries = Path(job["queries"]).read_text().split("\n")[:-1]
             matrix = np.stack([model.get_word_vector(w) for w in queries]).astype(np.float32)
             np.save(out / "queries.npy", matrix)
+            if job["args"].get("maxn", 0) > 0:
+                np.save(out / "joined.npy", joined_rows(model, queries, job["args"]))
         if job.get("keep_bin"):
             model.save_model(str(out / "model.bin"))
         usage = resource.getrusage(resource.RUSAGE_SELF)

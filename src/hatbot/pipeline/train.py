@@ -48,6 +48,15 @@ class Job:
     # The step name its time is recorded under (`train.fasttext.own`); empty: not recorded.
     name: str = ""
 
+    @property
+    def finished(self) -> bool:
+        """True when an earlier run left every file this job writes (a model trained before
+        the worker wrote its joined rows is trained again)."""
+        joined = bool(self.queries) and self.args.get("maxn", 0) > 0
+        return (self.out / "done.json").exists() and (
+            not joined or (self.out / "joined.npy").exists()
+        )
+
 
 def fasttext_args(params: TrainParams) -> dict[str, Any]:
     return {
@@ -168,15 +177,18 @@ class Trained:
     counts: NDArray[np.int64]
     vectors: NDArray[np.float32]
     queries: NDArray[np.float32] | None
+    # Per query word, its n-gram rows summed (a model with subwords; `fasttext_worker`).
+    joined: NDArray[np.float32] | None = None
 
     @classmethod
     def load(cls, folder: Path) -> Trained:
-        queries = folder / "queries.npy"
+        queries, joined = folder / "queries.npy", folder / "joined.npy"
         return cls(
             words=(folder / "words.txt").read_text().split("\n")[:-1],
             counts=np.load(folder / "counts.npy"),
             vectors=np.load(folder / "vectors.npy"),
             queries=np.load(queries) if queries.exists() else None,
+            joined=np.load(joined) if joined.exists() else None,
         )
 
 
