@@ -59,7 +59,7 @@ def set_manifest(folder: Path, key: str, value: object) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
-@pytest.mark.parametrize("value", [0, 1, 2, 3, 4, 5, 7, "6", 6.5, True, None])
+@pytest.mark.parametrize("value", [0, 1, 2, 3, 4, 5, 6, 8, "7", 7.5, True, None])
 def test_an_artifact_of_another_format_is_refused(artifact: Path, value: object) -> None:
     set_manifest(artifact, "format", value)
     with pytest.raises(ArtifactFormatError, match="format") as refused:

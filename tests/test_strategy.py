@@ -398,32 +398,26 @@ def test_a_strategy_is_freed_by_reference_counting(tiny_index: WordIndex) -> Non
 
 def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordIndex) -> None:
     """The explainer's simulated guessers: hatbot's space, then each weighted recipe's proxy
-    and twins (at most `max_twins` of them), the recipe's weight split between them; only
-    hatbot's space and the `explain_pool_recipes` propose candidate hints."""
+    and twins (several models of one recipe), the recipe's weight split between them; a
+    recipe without an explaining weight is not simulated."""
     strategy = Strategy(tiny_index)
     params = strategy.params
-    explainer = strategy.explainer
     simulated = [p for p in tiny_index.proxies if params.explain_proxy_weights.get(p.name, 0) > 0]
-    assert [p.name for p in simulated] == [
-        "clean_naive",
-        "notebook_cbow16",
-        "notebook_sg10",
-        "starter_kit",
-    ]
-    assert params.max_twins == 2
-    assert all(len(p.twins) >= 2 for p in simulated)
-    assert any(len(p.twins) > 2 for p in simulated)  # the cap leaves some out
-    models = 1 + params.max_twins
-    assert len(explainer.spaces) == len(explainer.weights) == 1 + len(simulated) * models
-    assert explainer.weights[0] == params.explain_own_weight and explainer.proposes[0]
+    assert [p.name for p in simulated] == ["clean_naive", "starter_kit"]
+    assert len(tiny_index.proxies) > len(simulated)
+    counts = [len(tiny_index.manifest["twin_seeds"].get(p.name, [])) for p in simulated]
+    assert min(counts) >= 2 and len(set(counts)) == 1
+    models = 1 + counts[0]
+    assert len(strategy.explainer.spaces) == len(strategy.explainer.weights) == 1 + 2 * models
+    assert strategy.explainer.weights[0] == params.explain_own_weight
+    assert all(strategy.explainer.proposes)
+    assert all(rows is None for rows in strategy.explainer.hint_spaces)  # `joined_hints` off
     for k, proxy in enumerate(simulated):
-        at = slice(1 + models * k, 1 + models * (k + 1))
-        spaces = explainer.spaces[at]
+        spaces = strategy.explainer.spaces[1 + models * k : 1 + models * (k + 1)]
         assert spaces[0] is proxy.vectors
-        assert all(s is t.vectors for s, t in zip(spaces[1:], proxy.twins, strict=False))
-        weights = explainer.weights[at]
+        assert all(s is t.vectors for s, t in zip(spaces[1:], proxy.twins, strict=True))
+        weights = strategy.explainer.weights[1 + models * k : 1 + models * (k + 1)]
         assert weights == [params.explain_proxy_weights[proxy.name] / models] * models
-        assert explainer.proposes[at] == [proxy.name in params.explain_pool_recipes] * models
         for i, twin in enumerate(proxy.twins):
             # Memory-mapped: the service explains from its table, so a twin stays on disk.
             assert isinstance(twin.vectors, np.memmap)
@@ -436,32 +430,57 @@ def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordInd
             ]
             chance = proxy.neighbours.shape[1] ** 2 / len(tiny_index)
             assert np.mean(shared) > 5 * chance
-    # A recipe whose bots join their hints is simulated by each model's joined rows.
-    for space, rows in zip(strategy.explainer.spaces, strategy.explainer.hint_spaces, strict=True):
-        owner = [p for p in simulated for m in (p, *p.twins) if m.vectors is space]
-        if owner and owner[0].name != "clean_naive":
-            model = next(m for m in (owner[0], *owner[0].twins) if m.vectors is space)
-            assert rows is not None and rows is model.joined
-        else:
-            assert rows is None
-    assert all(
-        rows is None
-        for rows in Strategy(tiny_index, StrategyParams(joined_hints=False)).explainer.hint_spaces
-    )
     # The guesser reads every proxy (one space per recipe, as the stacked matrix), the
     # recipes without a guessing weight at weight 0.
     assert len(strategy.guesser.spaces) == 1 + len(tiny_index.proxies)
     assert sum(w > 0 for w in strategy.guesser.weights) == 1 + len(params.proxy_weights)
     # Without twins: one simulated guesser per recipe, with the recipe's whole weight.
     alone = Strategy(tiny_index, StrategyParams(explain_twins=False))
-    assert len(Strategy(tiny_index, StrategyParams(max_twins=0)).explainer.spaces) == 5
-    assert len(Strategy(tiny_index, StrategyParams(max_twins=1)).explainer.spaces) == 9
+    assert len(Strategy(tiny_index, StrategyParams(max_twins=0)).explainer.spaces) == 3
+    assert len(Strategy(tiny_index, StrategyParams(max_twins=1)).explainer.spaces) == 5
     expected = [tiny_index.vectors] + [p.vectors for p in simulated]
     assert len(alone.explainer.spaces) == len(expected)
     assert all(a is b for a, b in zip(alone.explainer.spaces, expected, strict=True))
     assert alone.explainer.weights[1:] == [
         alone.params.explain_proxy_weights[p.name] for p in simulated
     ]
+
+
+def test_the_notebook_recipes_can_be_simulated_from_their_joined_hints(
+    tiny_index: WordIndex,
+) -> None:
+    """With `joined_hints`, every model of a recipe whose bots join their hints (all but
+    clean-naive) is simulated by its joined rows; the notebook recipes, weighted, judge
+    the candidates without proposing them (`explain_pool_recipes`); `max_twins` caps
+    each recipe's models. The hints still survive both modes' cleaning."""
+    weights = {"clean_naive": 2.0, "starter_kit": 1.0, "notebook_cbow16": 0.5, "notebook_sg10": 0.5}
+    params = StrategyParams(explain_proxy_weights=weights, joined_hints=True, max_twins=2)
+    strategy = Strategy(tiny_index, params)
+    explainer = strategy.explainer
+    simulated = [p for p in tiny_index.proxies if p.name in weights]
+    assert [p.name for p in simulated] == sorted(weights)
+    assert any(len(p.twins) > 2 for p in simulated)  # the cap leaves some out
+    assert len(explainer.spaces) == 1 + 3 * len(simulated)
+    for k, proxy in enumerate(simulated):
+        at = slice(1 + 3 * k, 1 + 3 * (k + 1))
+        models = [proxy, *proxy.twins[:2]]
+        assert all(s is m.vectors for s, m in zip(explainer.spaces[at], models, strict=True))
+        assert explainer.proposes[at] == [proxy.name in params.explain_pool_recipes] * 3
+        for rows, model in zip(explainer.hint_spaces[at], models, strict=True):
+            if proxy.name == "clean_naive":
+                assert rows is None
+            else:
+                assert rows is not None and rows is model.joined
+    lexicon = NltkLexicon()
+    words = [w for w, ok in zip(tiny_index.words, tiny_index.eligible, strict=True) if ok][:20]
+    plain = Strategy(tiny_index)
+    differ = 0
+    for word in words:
+        hints = strategy.explain(word, 5)
+        for criteria in ("soft", "hard"):
+            assert clean_explanation(word, hints, 5, criteria, lexicon) == hints
+        differ += hints != plain.explain(word, 5)
+    assert differ > 0
 
 
 def _brute_outlook(
