@@ -184,13 +184,14 @@ class JoinedGuesser:
         self.joined = SimulatedGuesser(space, target, options, rivals, variants, hint_space)
         self.count = 0
 
-    def _now(self) -> SimulatedGuesser:
-        return self.first if self.count == 0 else self.joined
+    def _with(self, hints: int) -> SimulatedGuesser:
+        """The guesser that answers `hints` hints: one hint by its vector, more joined."""
+        return self.first if hints <= 1 else self.joined
 
     def scores_with_each_option(
         self, options: NDArray[np.int64], k: int, soft: bool
     ) -> list[tuple[Vector, Vector, NDArray[np.bool_]]]:
-        return self._now().scores_with_each_option(options, k, soft)
+        return self._with(self.count + 1).scores_with_each_option(options, k, soft)
 
     def add(self, option: int) -> None:
         self.first.add(option)
@@ -198,10 +199,10 @@ class JoinedGuesser:
         self.count += 1
 
     def rank(self) -> int:
-        return (self.first if self.count <= 1 else self.joined).rank()
+        return self._with(self.count).rank()
 
     def soft_rank(self) -> int:
-        return (self.first if self.count <= 1 else self.joined).soft_rank()
+        return self._with(self.count).soft_rank()
 
 
 class Explainer:

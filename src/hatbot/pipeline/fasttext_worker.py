@@ -37,7 +37,7 @@ def _die_with(parent: int | None) -> bool:
     return os.getppid() == parent
 
 
-def joined_rows(model: Any, words: list[str], args: dict[str, Any]) -> Any:
+def joined_rows(model: Any, words: list[str], args: dict[str, Any]) -> np.ndarray[Any, Any]:
     """Per word, the sum of the input rows of the character n-grams of " word " (lengths
     minn..maxn): fastText's vector of a string it does not know is the mean of its n-grams'
     rows, and a hint inside joined hints has spaces, not "<" and ">", around it."""
