@@ -298,10 +298,11 @@ def run_pipeline(paths: Paths, params: Params, track: bool = True) -> dict[str, 
 
 
 # The quick first model of `hatbot serve --bootstrap`: hatbot's own space only, fewer epochs
-# on both cores, no explanation table (explained live, a few ms each: one simulated guesser),
-# evaluated against a panel trained for one epoch. It goes through the same store, manifest
+# on one thread (its score is then reproducible; the panel trains on the other core), no
+# explanation table (explained live, a few ms each: one simulated guesser), evaluated
+# against a panel trained for one epoch. It goes through the same store, manifest
 # and promotion rules; the full model replaces it by the usual criterion (docs/PIPELINE.md).
-QUICK_TRAIN = {"epoch": 3, "threads": 2, "opponents": False, "explanation_table": False}
+QUICK_TRAIN = {"epoch": 3, "threads": 1, "opponents": False, "explanation_table": False}
 # The quick panel's fastText arguments, over the run's own (fewer buckets, unless it has fewer),
 # and its recipes: the two library-default ones (each notebook recipe would add a minute).
 QUICK_PANEL = {"bucket": 200_000, "epoch": 1}
