@@ -26,12 +26,15 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 import hatbot
@@ -163,35 +166,60 @@ def proxy_hints(
     `extra`, a list from an earlier call (another model of the recipe), is extended, so
     the models of one recipe number their hints alike.
     """
+    return number_hints(hint_words(trained, words, candidates, depth), words, depth, extra)
+
+
+def hint_words(
+    trained: Trained, words: list[str], candidates: NDArray[np.int64], depth: int
+) -> list[list[str]]:
+    """For each candidate, up to `depth` distinct hints (normalised) of the model's explainer
+    that the host keeps. Most of the time goes to NumPy, which lets other threads run."""
     assert trained.queries is not None
-    extra = [] if extra is None else extra
-    ids = {w: i for i, w in enumerate(words)}
-    ids |= {w: len(words) + i for i, w in enumerate(extra)}
     own = normalise_rows(trained.vectors)
     queries = normalise_rows(trained.queries[candidates])
     cleaned = [normalise(w) for w in trained.words]
-    hints = np.full((len(candidates), depth), -1, dtype=np.int32)
+    lists: list[list[str]] = []
     fetch = min(len(own), depth * 4 + 1)
-    for start in tqdm(range(0, len(candidates), 512), desc="proxy hints", unit="chunk"):
+    for start in range(0, len(candidates), 512):
         block = queries[start : start + 512] @ own.T
         top = np.argpartition(-block, fetch - 1, axis=1)[:, :fetch]
         for row, cols in enumerate(top):
             cols = cols[np.argsort(-block[row, cols], kind="stable")]
             target = words[candidates[start + row]]
-            found: list[int] = []
+            found: dict[str, None] = {}
             for col in cols:
                 hint = cleaned[col]
                 if trained.words[col] == target or not hint or too_close(target, hint):
                     continue
-                if hint not in ids:
-                    ids[hint] = len(words) + len(extra)
-                    extra.append(hint)
-                if ids[hint] not in found:
-                    found.append(ids[hint])
-                    if len(found) == depth:
-                        break
-            hints[start + row, : len(found)] = found
+                found[hint] = None
+                if len(found) == depth:
+                    break
+            lists.append(list(found))
+    return lists
+
+
+def number_hints(
+    lists: list[list[str]], words: list[str], depth: int, extra: list[str] | None = None
+) -> tuple[NDArray[np.int32], list[str]]:
+    """`hint_words`'s lists as ids into `words`, extended by `extra` (see `proxy_hints`)."""
+    extra = [] if extra is None else extra
+    ids = {w: i for i, w in enumerate(words)}
+    ids |= {w: len(words) + i for i, w in enumerate(extra)}
+    hints = np.full((len(lists), depth), -1, dtype=np.int32)
+    for row, found in enumerate(lists):
+        for hint in found:
+            if hint not in ids:
+                ids[hint] = len(words) + len(extra)
+                extra.append(hint)
+        hints[row, : len(found)] = [ids[hint] for hint in found]
     return hints, extra
+
+
+@contextlib.contextmanager
+def _two_threads() -> Iterator[ThreadPoolExecutor]:
+    """Two worker threads, each NumPy product on one BLAS thread while they run."""
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(2) as pool:
+        yield pool
 
 
 def save_space(folder: Path, unit: NDArray[np.float32]) -> None:
@@ -401,37 +429,42 @@ def write_artifact(
     # common ones an everyday hat draws (hatbot.hat_kind); the proxies' hint lists cover them.
     in_wordnet = (flags & IS_WORD).astype(bool)
     candidates = np.flatnonzero((flags & ELIGIBLE).astype(bool) | common_words_mask(in_wordnet))
-    with steps.timed("train.export.neighbours"):
+    # Each recipe's proxy and twins: (recipe, folder, model). The spaces' neighbours, then
+    # the models' hint lists, are computed two at a time on threads: NumPy's products and
+    # partial sorts let the other thread run, and one thread left a core idle
+    # (docs/PIPELINE.md, "The full-corpus run, measured").
+    proxies: list[tuple[str, Path, Trained]] = []
+    for name in proxied(params):
+        proxies.append((name, folder / f"proxy-{name}", trained[f"proxy-{name}"]))
+        for seed in seeds.get(name, ()):
+            twin = folder / f"proxy-{name}" / "twins" / str(seed)
+            proxies.append((name, twin, trained[twin_role(name, seed)]))
+    with steps.timed("train.export.neighbours"), _two_threads() as pool:
         steps.progress(step="nearest neighbours")
-        save_space(folder, normalise_rows(own.queries))
-        for name in proxied(params):
-            proxy = trained[f"proxy-{name}"]
-            assert proxy.queries is not None
-            sub = folder / f"proxy-{name}"
-            sub.mkdir(exist_ok=True)
-            save_space(sub, normalise_rows(proxy.queries))
-            save_joined(sub, name, proxy)
-            for seed in seeds.get(name, ()):
-                twin = trained[twin_role(name, seed)]
-                assert twin.queries is not None
-                (sub / "twins" / str(seed)).mkdir(parents=True, exist_ok=True)
-                save_space(sub / "twins" / str(seed), normalise_rows(twin.queries))
-                save_joined(sub / "twins" / str(seed), name, twin)
-    with steps.timed("train.export.proxy_hints"):
+        spaces = [(folder, own.queries)]
+        for recipe, sub, model in proxies:
+            sub.mkdir(parents=True, exist_ok=True)
+            save_joined(sub, recipe, model)
+            assert model.queries is not None
+            spaces.append((sub, model.queries))
+        done = pool.map(lambda space: save_space(space[0], normalise_rows(space[1])), spaces)
+        list(tqdm(done, total=len(spaces), desc="spaces", unit="space"))
+    with steps.timed("train.export.proxy_hints"), _two_threads() as pool:
         steps.progress(step="the proxies' hint lists")
         depth = params.strategy.proxy_depth
-        for name in proxied(params):
-            sub = folder / f"proxy-{name}"
-            np.save(sub / "candidates.npy", candidates.astype(np.int32))
-            hints, extra = proxy_hints(trained[f"proxy-{name}"], words, candidates, depth)
+        lists = pool.map(lambda proxy: hint_words(proxy[2], words, candidates, depth), proxies)
+        # Numbered in order, so that the models of one recipe number their hints alike: the
+        # guesser reads every model of a recipe backwards.
+        extras: dict[str, list[str]] = {}
+        numbered = tqdm(zip(proxies, lists, strict=True), total=len(proxies), desc="hint lists")
+        for (recipe, sub, _), found in numbered:
+            hints, extras[recipe] = number_hints(found, words, depth, extras.get(recipe))
             np.save(sub / "hints.npy", hints)
-            # Each twin's hint lists too: the guesser reads every model of a recipe backwards.
-            for seed in seeds.get(name, ()):
-                twin_hints, extra = proxy_hints(
-                    trained[twin_role(name, seed)], words, candidates, depth, extra
-                )
-                np.save(sub / "twins" / str(seed) / "hints.npy", twin_hints)
-            (sub / "extra_words.txt").write_text("".join(f"{w}\n" for w in extra))
+        for recipe, extra in extras.items():
+            np.save(folder / f"proxy-{recipe}" / "candidates.npy", candidates.astype(np.int32))
+            (folder / f"proxy-{recipe}" / "extra_words.txt").write_text(
+                "".join(f"{w}\n" for w in extra)
+            )
     strategy = params.strategy.model_dump(mode="json")
     explained_count = 0
     if params.train.explanation_table:
