@@ -483,6 +483,34 @@ def test_the_notebook_recipes_can_be_simulated_from_their_joined_hints(
     assert differ > 0
 
 
+def test_the_candidates_neighbours_compete_as_far_as_competitor_neighbours(
+    tiny_index: WordIndex, targets: list[str]
+) -> None:
+    """A simulated guesser's competitors: the target's nearest words and, of each candidate
+    hint, its first `competitor_neighbours` nearest words (none at 0)."""
+    from hatbot.explainer import COMPETITORS
+
+    by_count = {
+        n: Strategy(tiny_index, StrategyParams(competitor_neighbours=n)) for n in (0, 3, 10)
+    }
+    explainer = by_count[10].explainer
+    target = tiny_index.ids[targets[0]]
+    scores = explainer.spaces[0] @ explainer.spaces[0][target]
+    pool = np.asarray(explainer._pool(targets[0], target, [scores] * len(explainer.spaces)))
+    nearest = set(tiny_index.top(scores, COMPETITORS + 1).tolist()) - {target}
+    neighbours = explainer.neighbours[0]
+    for n, strategy in by_count.items():
+        rivals = strategy.explainer._competitors(scores, neighbours, pool, target)
+        expected = nearest | set(neighbours[pool, :n].ravel().tolist())
+        assert set(rivals.tolist()) == expected - {target}, n
+    sizes = [
+        len(s.explainer._competitors(scores, neighbours, pool, target)) for s in by_count.values()
+    ]
+    assert sizes[0] == len(nearest) < sizes[1] < sizes[2]
+    with pytest.raises(ValueError):
+        StrategyParams(competitor_neighbours=11)  # the artifact keeps 10 neighbours a word
+
+
 def _brute_outlook(
     space: np.ndarray, target: int, hints: list[int], option: int, rivals: list[int], k: int
 ) -> tuple[tuple[float, float, int], tuple[float, float, int]]:

@@ -407,7 +407,8 @@ class Explainer:
         """The words a guesser might answer before the target: the target's neighbours and,
         as a guesser given `shuttle` may well answer `shuttles`, each candidate's."""
         near: NDArray[np.int64] = np.union1d(
-            self.index.top(scores, COMPETITORS + 1), neighbours[pool].ravel()
+            self.index.top(scores, COMPETITORS + 1),
+            neighbours[pool, : self.params.competitor_neighbours].ravel(),
         ).astype(np.int64)
         kept: NDArray[np.int64] = near[near != target]
         return kept

@@ -70,6 +70,10 @@ class StrategyParams(BaseModel):
     min_hint_count: int = Field(7, ge=1)
     # The number of guesses the explainer assumes other bots make.
     simulated_guesses: int = Field(5, ge=1)
+    # How many of each candidate hint's nearest words compete with the target in a simulated
+    # guesser (the spelling variants a bot answers first), at most the artifact's 10; fewer
+    # make an explanation cheaper (docs/STRATEGY.md, the parameters' table).
+    competitor_neighbours: int = Field(10, ge=0, le=10)
     # Share of the soft check in a simulated guesser's success, the rest the hard check's
     # (under the soft check a guess of the target's variant, `spaces` for `space`, scores).
     soft_share: float = Field(0.5, ge=0.0, le=1.0)
