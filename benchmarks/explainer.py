@@ -1,6 +1,7 @@
 """The explainer's cost: CPU time a word of `Strategy.explain`, and the kernel it repeats.
 
     python -m benchmarks.explainer --artifact models/<version> [--words 150] [--json out.json]
+        [--set strategy.NAME=JSON ...]
 
 * `Strategy.explain(word, 10)` over an even sample of the words the export's table holds
   (eligible and common), CPU milliseconds a word in this process with one BLAS thread, as
@@ -66,12 +67,14 @@ def kernel(shapes: list[tuple[int, int]], repeat: int = 20) -> list[dict[str, An
     return results
 
 
-def explain(artifact: Path, words: int) -> dict[str, Any]:
+def explain(artifact: Path, words: int, overrides: dict[str, Any]) -> dict[str, Any]:
     from hatbot.index import WordIndex
     from hatbot.strategy import Strategy
+    from hatbot.strategy_params import StrategyParams
 
     index = WordIndex(artifact)
-    strategy = Strategy(index)
+    named = StrategyParams.of_model(index.manifest).model_dump()
+    strategy = Strategy(index, StrategyParams(**{**named, **overrides}))
     held = np.flatnonzero(index.eligible | index.common)
     sample = [index.words[i] for i in held[:: max(1, len(held) // words)][:words]]
     strategy.explain(sample[0], 10)  # warm-up
@@ -83,6 +86,7 @@ def explain(artifact: Path, words: int) -> dict[str, Any]:
         "artifact": artifact.name,
         "words": len(sample),
         "spaces": len(strategy.explainer.spaces),
+        "overrides": overrides,
         "cpu_ms_a_word": round(seconds / len(sample) * 1e3, 2),
     }
 
@@ -92,13 +96,24 @@ def main() -> None:
     parser.add_argument("--artifact", type=Path, help="a model folder (models/<version>)")
     parser.add_argument("--words", type=int, default=150)
     parser.add_argument("--json", type=Path, help="write the results here too")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="a strategy parameter over the model's, e.g. strategy.competitor_neighbours=3",
+    )
     args = parser.parse_args()
+    overrides = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        overrides[name.removeprefix("strategy.")] = json.loads(value)
     result: dict[str, Any] = {
         "load_average": os.getloadavg(),
         "kernel": kernel([(300, 3000), (600, 6000)]),
     }
     if args.artifact:
-        result["explain"] = explain(args.artifact, args.words)
+        result["explain"] = explain(args.artifact, args.words, overrides)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
