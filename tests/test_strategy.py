@@ -396,11 +396,20 @@ def test_a_strategy_is_freed_by_reference_counting(tiny_index: WordIndex) -> Non
         gc.enable()
 
 
+# The explainer of the starter kit and clean-naive alone, each in all its models, averaging
+# its hints: the simplest setting that shows how recipes and twins become simulated guessers.
+TWO_RECIPES = StrategyParams(
+    explain_proxy_weights={"clean_naive": 2.0, "starter_kit": 1.0},
+    joined_hints=False,
+    max_twins=None,
+)
+
+
 def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordIndex) -> None:
     """The explainer's simulated guessers: hatbot's space, then each weighted recipe's proxy
     and twins (several models of one recipe), the recipe's weight split between them; a
     recipe without an explaining weight is not simulated."""
-    strategy = Strategy(tiny_index)
+    strategy = Strategy(tiny_index, TWO_RECIPES)
     params = strategy.params
     simulated = [p for p in tiny_index.proxies if params.explain_proxy_weights.get(p.name, 0) > 0]
     assert [p.name for p in simulated] == ["clean_naive", "starter_kit"]
@@ -435,9 +444,10 @@ def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordInd
     assert len(strategy.guesser.spaces) == 1 + len(tiny_index.proxies)
     assert sum(w > 0 for w in strategy.guesser.weights) == 1 + len(params.proxy_weights)
     # Without twins: one simulated guesser per recipe, with the recipe's whole weight.
-    alone = Strategy(tiny_index, StrategyParams(explain_twins=False))
-    assert len(Strategy(tiny_index, StrategyParams(max_twins=0)).explainer.spaces) == 3
-    assert len(Strategy(tiny_index, StrategyParams(max_twins=1)).explainer.spaces) == 5
+    alone = Strategy(tiny_index, TWO_RECIPES.model_copy(update={"explain_twins": False}))
+    for cap in (0, 1):
+        capped = Strategy(tiny_index, TWO_RECIPES.model_copy(update={"max_twins": cap}))
+        assert len(capped.explainer.spaces) == 1 + 2 * (1 + cap)
     expected = [tiny_index.vectors] + [p.vectors for p in simulated]
     assert len(alone.explainer.spaces) == len(expected)
     assert all(a is b for a, b in zip(alone.explainer.spaces, expected, strict=True))
@@ -449,13 +459,16 @@ def test_each_recipe_is_simulated_in_its_proxy_and_its_twins(tiny_index: WordInd
 def test_the_notebook_recipes_can_be_simulated_from_their_joined_hints(
     tiny_index: WordIndex,
 ) -> None:
-    """With `joined_hints`, every model of a recipe whose bots join their hints (all but
-    clean-naive) is simulated by its joined rows; the notebook recipes, weighted, judge
+    """By default (`joined_hints`), every model of a recipe whose bots join their hints (all
+    but clean-naive) is simulated by its joined rows; the notebook recipes, weighted, judge
     the candidates without proposing them (`explain_pool_recipes`); `max_twins` caps
-    each recipe's models. The hints still survive both modes' cleaning."""
+    each recipe's models. The hints still survive both modes' cleaning, and differ from
+    those of the two proposing recipes alone."""
     weights = {"clean_naive": 2.0, "starter_kit": 1.0, "notebook_cbow16": 0.5, "notebook_sg10": 0.5}
-    params = StrategyParams(explain_proxy_weights=weights, joined_hints=True, max_twins=2)
-    strategy = Strategy(tiny_index, params)
+    strategy = Strategy(tiny_index)
+    params = strategy.params
+    assert params.explain_proxy_weights == weights
+    assert params.joined_hints and params.max_twins == 2
     explainer = strategy.explainer
     simulated = [p for p in tiny_index.proxies if p.name in weights]
     assert [p.name for p in simulated] == sorted(weights)
@@ -473,7 +486,7 @@ def test_the_notebook_recipes_can_be_simulated_from_their_joined_hints(
                 assert rows is not None and rows is model.joined
     lexicon = NltkLexicon()
     words = [w for w, ok in zip(tiny_index.words, tiny_index.eligible, strict=True) if ok][:20]
-    plain = Strategy(tiny_index)
+    plain = Strategy(tiny_index, TWO_RECIPES)
     differ = 0
     for word in words:
         hints = strategy.explain(word, 5)

@@ -47,16 +47,21 @@ class StrategyParams(BaseModel):
     # opponent recipe's (the points come from other bots; the own space stands for
     # recipes hatbot has no proxy of).
     explain_own_weight: float = Field(0.3, ge=0.0)
-    explain_proxy_weights: dict[str, float] = {"clean_naive": 2.0, "starter_kit": 1.0}
+    explain_proxy_weights: dict[str, float] = {
+        "clean_naive": 2.0,
+        "starter_kit": 1.0,
+        "notebook_cbow16": 0.5,
+        "notebook_sg10": 0.5,
+    }
     # Simulate each recipe in its twins too (the artifact's other models of it), the
     # recipe's weight split evenly between its models.
     explain_twins: bool = True
     # At most this many of each recipe's twins (the artifact's first ones); None: all.
-    max_twins: int | None = Field(None, ge=0)
+    max_twins: int | None = Field(2, ge=0)
     # Simulate a recipe whose bots join their hints into one string (a starter kit) as
     # such, where the artifact has its models' n-gram rows (docs/STRATEGY.md, "Explaining";
-    # off: it pays only with the notebook recipes simulated too, at 1.9x the CPU).
-    joined_hints: bool = False
+    # it pays only with the notebook recipes simulated too).
+    joined_hints: bool = True
     # The simulated recipes whose models' nearest words are candidate hints (hatbot's own
     # space always proposes); the others only judge the candidates.
     explain_pool_recipes: list[str] = ["starter_kit", "clean_naive"]
@@ -73,7 +78,7 @@ class StrategyParams(BaseModel):
     # How many of each candidate hint's nearest words compete with the target in a simulated
     # guesser (the spelling variants a bot answers first), at most the artifact's 10; fewer
     # make an explanation cheaper (docs/STRATEGY.md, the parameters' table).
-    competitor_neighbours: int = Field(10, ge=0, le=10)
+    competitor_neighbours: int = Field(3, ge=0, le=10)
     # Share of the soft check in a simulated guesser's success, the rest the hard check's
     # (under the soft check a guess of the target's variant, `spaces` for `space`, scores).
     soft_share: float = Field(0.5, ge=0.0, le=1.0)

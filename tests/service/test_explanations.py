@@ -165,24 +165,32 @@ def _resident_kb(array: np.ndarray) -> int:
 @pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc")
 def test_twins_leave_memory_after_the_load_checks(tiny_store: Path) -> None:
     """The checks at load explain a few words live (reading the twins); then the twins'
-    pages leave the process, and a live explanation still reads them right (the twins of
-    the recipes it simulates; the others' vectors are never read). Their joined rows are
-    not read while `joined_hints` is off."""
+    pages leave the process, and a live explanation still reads them right: the first
+    `max_twins` twins of the recipes it simulates, and their joined rows (`joined_hints`);
+    the other twins are never read."""
     model = ServedModel.load(ModelStore(tiny_store).resolve("production"))
+    params = model.strategy.params
     twins = [twin for p in model.index.proxies for twin in p.twins]
     assert len(twins) == sum(len(s) for s in model.index.manifest["twin_seeds"].values()) >= 4
-    weights = model.strategy.params.explain_proxy_weights
-    simulated = [t for p in model.index.proxies if weights.get(p.name, 0) > 0 for t in p.twins]
-    assert 0 < len(simulated) < len(twins)
-    assert not model.strategy.params.joined_hints
-    joined = [twin.joined for twin in twins if twin.joined is not None]
+    simulated = [
+        twin
+        for p in model.index.proxies
+        if params.explain_proxy_weights.get(p.name, 0) > 0
+        for twin in p.twins[: params.max_twins]
+    ]
+    others = [twin for twin in twins if not any(twin is t for t in simulated)]
+    assert simulated and others
+    assert params.joined_hints
+    joined = [twin.joined for twin in simulated if twin.joined is not None]
     assert joined
     word = model.index.words[int(np.flatnonzero(model.index.explanations.rows >= 0)[0])]
     before = model.index.explanation(word, EXPLANATION_DEPTH)
     assert all(_resident_kb(twin.vectors) == 0 for twin in twins)
+    assert all(_resident_kb(rows) == 0 for rows in joined)
     assert model.strategy.explain(word, EXPLANATION_DEPTH) == before
     assert all(_resident_kb(twin.vectors) > 0 for twin in simulated)
-    assert all(_resident_kb(rows) == 0 for rows in joined)
+    assert all(_resident_kb(rows) > 0 for rows in joined)
+    assert all(_resident_kb(twin.vectors) == 0 for twin in others)
 
 
 def test_a_table_from_another_strategy_is_not_used(
