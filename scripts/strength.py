@@ -10,7 +10,8 @@ held-out half of the tournament's corpus words, and of the everyday words).
     poetry run python scripts/strength.py --hat-size 200 --seed 0 [--set strategy.k=v ...]
 
 `--without RECIPE` plays hatbot without its proxy of that recipe (what modelling it is
-worth); `--no-twins RECIPE` with the proxy's hint lists of it but not its twins'.
+worth); `--no-twins RECIPE` with that recipe's proxy alone: neither its twins' hint lists
+(the guesser) nor their spaces (the explainer).
 `--diagnose` plays each role apart instead, on every hat word: hatbot and the second
 clean-naive player each explain every word once to the panel's guessers (explaining),
 and each guess every word the panel explains (guessing).
@@ -64,7 +65,7 @@ def main() -> None:
         action="append",
         default=[],
         choices=list(RECIPES),
-        help="Read only the proxy's hint lists of this recipe, not its twins' too.",
+        help="Model this recipe by its proxy alone: no twins' hint lists or spaces.",
     )
     parser.add_argument(
         "--hat-memory", type=int, default=100, help="hatbot's hat-kind memory (0: off)."
@@ -108,11 +109,11 @@ def main() -> None:
         key, _, value = item.partition("=")
         strategy_params[key.removeprefix("strategy.")] = json.loads(value)
     # Without a recipe's proxy: no hint lists to read backwards, no weight anywhere; without
-    # its twins: only the proxy's own hint lists.
+    # its twins: only the proxy's own hint lists, and only the proxy simulated.
     index.proxies = [
         dataclasses.replace(p, lists=())
         if p.name in args.without
-        else dataclasses.replace(p, lists=p.lists[:1])
+        else dataclasses.replace(p, lists=p.lists[:1], twins=())
         if p.name in args.no_twins
         else p
         for p in index.proxies
